@@ -1,0 +1,1 @@
+"""The example app's models: every module in this package is discovered by manage.py."""

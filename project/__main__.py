@@ -1,0 +1,5 @@
+"""Entry point for ``python -m project``."""
+
+from project.cli import main
+
+main()

@@ -1,0 +1,187 @@
+"""The one place that drives Alembic: a Config without an ini file, the revision graph, env runs."""
+
+from __future__ import annotations
+
+import io
+from argparse import Namespace
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationStep
+from alembic.script import Script, ScriptDirectory
+from alembic.util import CommandError
+
+from project.errors import ConfigError, HistoryError
+
+if TYPE_CHECKING:
+    from project.settings import Settings
+
+SCRIPT_LOCATION = Path(__file__).parent / "alembic_env"
+# Doubled percent signs: Alembic interpolates option values (ini and pyproject alike).
+FILE_TEMPLATE = "%%(year)d_%%(month).2d_%%(day).2d_%%(hour).2d%%(minute).2d%%(second).2d_%%(slug)s"
+SLUG_LENGTH = 60
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    revision: str
+    down_revisions: tuple[str, ...]
+    name: str
+    path: Path
+    message: str
+
+
+def make_config(settings: Settings, **attributes: Any) -> Config:
+    """The same environment plain `alembic` gets from [tool.alembic], built in memory."""
+    # Alembic's own chatter ("Generating ... done") is replaced by our output.
+    config = Config(stdout=io.StringIO(), cmd_opts=Namespace(quiet=True, x=None))
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", str(settings.migrations_dir))
+    config.set_main_option("file_template", FILE_TEMPLATE)
+    config.set_main_option("truncate_slug_length", str(SLUG_LENGTH))
+    config.attributes.update(settings=settings, **attributes)
+    return config
+
+
+def load_script(config: Config) -> ScriptDirectory:
+    """Load every revision file once; a broken file is named with its line."""
+    settings = config.attributes["settings"]
+    if not settings.migrations_dir.is_dir():
+        raise ConfigError(
+            f"migrations directory {settings.migrations_dir} does not exist",
+            hint="create it, or run make:migration to start one",
+        )
+    script = ScriptDirectory.from_config(config)
+    try:
+        script.revision_map.heads  # noqa: B018 - forces every file to load now
+    except SyntaxError as exc:
+        raise ConfigError(
+            f"cannot load migration {_relative(exc.filename, settings.root)}, line {exc.lineno}: {exc.msg}"
+        ) from exc
+    except CommandError as exc:
+        raise HistoryError(f"the migration history is broken: {exc}") from exc
+    return script
+
+
+def _relative(path: str | None, root: Path) -> str:
+    try:
+        return str(Path(path or "?").resolve().relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def as_file(script: Script) -> MigrationFile:
+    path = Path(script.path)
+    return MigrationFile(
+        revision=script.revision,
+        down_revisions=tuple(_as_tuple(script.down_revision)),
+        name=path.stem,
+        path=path,
+        message=(script.doc or "").strip(),
+    )
+
+
+def _as_tuple(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def ordered_files(script: ScriptDirectory) -> list[MigrationFile]:
+    """Every revision, oldest first (a topological order of the graph)."""
+    return [as_file(rev) for rev in reversed(list(script.walk_revisions()))]
+
+
+def heads(script: ScriptDirectory) -> tuple[str, ...]:
+    return tuple(script.get_heads())
+
+
+def applied_revisions(script: ScriptDirectory, version_heads: Iterable[str]) -> set[str]:
+    """Revisions at or below the recorded heads; unknown heads raise HistoryError."""
+    applied: set[str] = set()
+    pending = list(version_heads)
+    while pending:
+        revision_id = pending.pop()
+        if revision_id in applied:
+            continue
+        revision = find_revision(script, revision_id)
+        applied.add(revision.revision)
+        pending.extend(_as_tuple(revision.down_revision))
+    return applied
+
+
+def find_revision(script: ScriptDirectory, revision_id: str) -> Script:
+    try:
+        revision = script.revision_map.get_revision(revision_id)
+    except Exception as exc:  # Alembic raises several ResolutionError shapes
+        raise HistoryError(
+            f"the database is at revision {revision_id}, which has no migration file",
+            hint="restore the missing file (or run the newer release that created it)",
+        ) from exc
+    if revision is None:
+        raise HistoryError(f"unknown revision {revision_id!r}")
+    return revision
+
+
+def upgrade_steps(
+    script: ScriptDirectory, destination: str, version_heads: tuple[str, ...]
+) -> list[MigrationStep]:
+    try:
+        return script._upgrade_revs(destination, version_heads)
+    except CommandError as exc:
+        raise HistoryError(str(exc)) from exc
+
+
+def downgrade_steps(script: ScriptDirectory, revision_ids: Iterable[str]) -> list[MigrationStep]:
+    """One step per revision, newest first, exactly as given."""
+    return [
+        MigrationStep.downgrade_from_script(script.revision_map, find_revision(script, rev))
+        for rev in revision_ids
+    ]
+
+
+def step_file(step: MigrationStep) -> MigrationFile:
+    return as_file(step.revision)
+
+
+def run_steps(
+    config: Config,
+    script: ScriptDirectory,
+    steps: list[MigrationStep],
+    *,
+    as_sql: bool = False,
+    starting_rev: str | None = None,
+) -> None:
+    """Run the given steps in one Alembic environment run (env.py reads config.attributes)."""
+
+    def planned_steps(_current: Any, _context: Any) -> list[MigrationStep]:
+        return steps
+
+    with EnvironmentContext(config, script, fn=planned_steps, as_sql=as_sql, starting_rev=starting_rev):
+        script.run_env()
+
+
+def generate_revision(
+    config: Config, message: str, *, autogenerate: bool
+) -> Script | list[Script | None] | None:
+    """Alembic's own revision command; env.py's directives hook decides whether a file is written."""
+    from alembic import command
+
+    return command.revision(config, message=message, autogenerate=autogenerate)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a failure raised inside a migration (DBAPI errors without their SQL dump)."""
+    original = getattr(exc, "orig", None)
+    text = str(original if original is not None else exc).strip()
+    first_line = text.splitlines()[0] if text else ""
+    if original is not None:
+        return f"{type(original).__name__}: {first_line}"
+    return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__

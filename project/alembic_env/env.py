@@ -1,0 +1,7 @@
+"""Alembic environment for manage.py and plain `alembic` alike; the logic lives in environment.py."""
+
+from alembic import context
+
+from project.alembic_env.environment import run
+
+run(context)

@@ -1,0 +1,77 @@
+"""What env.py does: use the connection and models handed over in Config.attributes, or (under
+plain `alembic`) resolve the same settings and discover the same models itself."""
+
+from __future__ import annotations
+
+import fnmatch
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from project import database, discovery, ledger
+from project.recorder import Recorder
+from project.settings import Settings, find_project_root, resolve_settings
+
+
+def _plain_alembic_settings(config: Any) -> Settings:
+    source = config.toml_file_name or config.config_file_name
+    root = Path(source).resolve().parent if source else find_project_root()
+    return resolve_settings(root=root)
+
+
+def name_filter(settings: Settings) -> Any:
+    """Keep the tool's own tables (and excluded ones) out of autogenerate's comparison."""
+
+    def include_name(name: str | None, type_: str, _parents: Any) -> bool:
+        if type_ != "table" or name is None:
+            return True
+        if name in ledger.TOOL_TABLES:
+            return False
+        return not any(fnmatch.fnmatchcase(name, pattern) for pattern in settings.exclude_tables)
+
+    return include_name
+
+
+def _wants_autogenerate(config: Any) -> bool:
+    return bool(getattr(config.cmd_opts, "autogenerate", False))
+
+
+def run(context: Any) -> None:
+    config = context.config
+    attributes = config.attributes
+    settings: Settings = attributes.get("settings") or _plain_alembic_settings(config)
+    recorder: Recorder = attributes.get("recorder") or Recorder()
+
+    with ExitStack() as stack:
+        connection = attributes.get("connection")
+        metadata = attributes.get("metadata")
+        if connection is None:
+            url = database.parse_url(settings.database_url, settings.root)
+            engine = database.create_engine_for(url, application_name="alembic")
+            stack.callback(engine.dispose)
+            connection = stack.enter_context(database.connect(engine))
+            if metadata is None and _wants_autogenerate(config):
+                found = discovery.discover_models(settings.root, settings.model_packages)
+                metadata = list(found.metadata)
+
+        from project.alembic_env.autogen import directives_hook
+
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            include_name=name_filter(settings),
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+            compare_server_default=True,
+            transaction_per_migration=True,
+            on_version_apply=[recorder],
+            process_revision_directives=directives_hook(
+                metadata or [],
+                report=attributes.get("autogenerate_report"),
+                drop_empty=attributes.get("drop_empty", False),
+                derive_name=attributes.get("derive_name", False),
+            ),
+        )
+        recorder.restart_clock()
+        with context.begin_transaction():
+            context.run_migrations()

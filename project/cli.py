@@ -1,0 +1,151 @@
+"""The typer app: global options, commands under colon names, and the error guard (exit codes)."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+from typer.exceptions import Abort, Exit, TyperException
+
+from project.commands import (
+    AppState,
+    make_migration,
+    migrate,
+    migrate_rollback,
+    migrate_status,
+    state,
+)
+from project.console import Output
+from project.errors import ManageError
+
+GLOBAL_FLAGS = frozenset({"--traceback", "-q", "--quiet", "-v", "--verbose"})
+GLOBAL_VALUE_OPTIONS = frozenset({"--database-url"})
+INTERRUPTED = 130
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Let global options follow the command name too: `migrate --database-url URL`."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest.extend(args[index:])
+            break
+        if arg in GLOBAL_FLAGS or arg.split("=", 1)[0] in GLOBAL_VALUE_OPTIONS:
+            hoisted.append(arg)
+            if arg in GLOBAL_VALUE_OPTIONS and index + 1 < len(args):
+                hoisted.append(args[index + 1])
+                index += 1
+        else:
+            rest.append(arg)
+        index += 1
+    return hoisted + rest
+
+
+def _secrets_scrubbed(text: str, app: AppState | None) -> str:
+    from project.database import redact_text
+
+    text = redact_text(text)
+    raw = app.database_url if app else None
+    if raw:
+        from urllib.parse import urlsplit
+
+        try:
+            password = urlsplit(raw).password
+        except ValueError:
+            password = None
+        if password:
+            text = text.replace(password, "***")
+    return text
+
+
+class ManageGroup(TyperGroup):
+    """Click group that hoists global options and turns every failure into an exit code."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ManageError as exc:
+            self._report(ctx, exc, exc.exit_code)
+        except KeyboardInterrupt as exc:
+            self._report(ctx, ManageError("interrupted"), INTERRUPTED, exc)
+        except (Exit, Abort, TyperException):
+            raise
+        except Exception as exc:
+            wrapped = ManageError(
+                f"unexpected {type(exc).__name__}: {exc}",
+                hint="run again with --traceback and report it if it looks like a bug",
+            )
+            self._report(ctx, wrapped, 1, exc)
+
+    def _report(
+        self,
+        ctx: typer.Context,
+        error: ManageError,
+        code: int,
+        original: BaseException | None = None,
+    ) -> None:
+        app = ctx.obj if isinstance(ctx.obj, AppState) else None
+        output = app.output if app else Output()
+        if app and app.traceback:
+            shown = original or error
+            text = "".join(traceback.format_exception(shown))
+            output.traceback(_secrets_scrubbed(text, app))
+        error.message = _secrets_scrubbed(error.message, app)
+        output.error(error)
+        raise typer.Exit(code)
+
+
+app = typer.Typer(
+    cls=ManageGroup,
+    name="manage.py",
+    help="Artisan-style migrations for SQLAlchemy models, powered by Alembic.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    epilog="Global options may also follow the command name.",
+)
+
+
+@app.callback()
+def global_options(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Database to use (overrides DATABASE_URL, .env and pyproject.toml).",
+            show_default=False,
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only results and errors.")] = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Print more detail.")] = False,
+    show_traceback: Annotated[
+        bool, typer.Option("--traceback", help="Show the Python traceback of an error.")
+    ] = False,
+) -> None:
+    app_state = state(ctx)
+    app_state.database_url = database_url
+    app_state.quiet = quiet
+    app_state.verbose = verbose
+    app_state.traceback = show_traceback
+    app_state.output = Output(quiet=quiet, verbose=verbose)
+
+
+app.command("migrate")(migrate.command)
+app.command("migrate:rollback")(migrate_rollback.command)
+app.command("migrate:status")(migrate_status.command)
+app.command("make:migration")(make_migration.command)
+
+
+def main() -> None:
+    app(prog_name="manage.py", args=sys.argv[1:])

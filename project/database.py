@@ -1,0 +1,158 @@
+"""Database URLs (normalising, redacting), engine creation and turning connect failures into errors."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from project.errors import ConfigError, DatabaseUnreachable
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Connection, Engine
+
+CONNECT_TIMEOUT_SECONDS = 5
+SECRET_QUERY_KEYS = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
+USERINFO_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+
+def _postgres_driver() -> str:
+    # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; use whichever driver is installed.
+    if importlib.util.find_spec("psycopg2") is not None:
+        return "psycopg2"
+    return "psycopg"
+
+
+def parse_url(raw: str, root: Path) -> URL:
+    """Accept postgres://, postgresql://, mysql://, mariadb:// and relative SQLite paths."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(raw)
+    except ArgumentError as exc:
+        raise ConfigError(
+            f"malformed database URL: {redact_text(raw)}",
+            hint="expected dialect://user:password@host:port/database, "
+            "e.g. postgresql://app@127.0.0.1/app or sqlite:///database.sqlite3",
+        ) from exc
+    backend, _, driver = url.drivername.partition("+")
+    if backend in ("postgres", "postgresql"):
+        url = url.set(drivername=f"postgresql+{driver or _postgres_driver()}")
+    elif backend in ("mysql", "mariadb"):
+        url = url.set(drivername=f"{backend}+{driver or 'pymysql'}")
+    elif backend == "sqlite" and url.database and url.database != ":memory:":
+        path = Path(url.database)
+        if not path.is_absolute():
+            url = url.set(database=str((root / path).resolve()))
+    return url
+
+
+def redact_text(text: str) -> str:
+    """Hide the password of any URL-shaped text, including ones that failed to parse."""
+    return USERINFO_PASSWORD.sub(r"\1***@", text)
+
+
+def display_url(url: URL, root: Path | None = None) -> str:
+    """The URL as users may see it: no password, no secret query values, short SQLite paths."""
+    safe = url
+    secret_keys = [key for key in url.query if SECRET_QUERY_KEYS.search(key)]
+    if secret_keys:
+        safe = url.update_query_dict({key: "***" for key in secret_keys})
+    backend = url.get_backend_name()
+    if backend == "sqlite" and root is not None and url.database:
+        with contextlib.suppress(ValueError):
+            safe = safe.set(database=str(Path(url.database).relative_to(root)))
+    text = safe.render_as_string(hide_password=True)
+    if backend in ("postgresql", "mysql", "mariadb"):
+        text = text.replace(f"{safe.drivername}://", f"{backend}://", 1)
+    return text
+
+
+def scrub(text: str, url: URL) -> str:
+    """Remove the URL's secrets from any text a driver produced, before it is shown."""
+    secrets = [url.password] if url.password else []
+    secrets += [str(value) for key, value in url.query.items() if SECRET_QUERY_KEYS.search(key)]
+    for secret in secrets:
+        if secret and len(str(secret)) >= 3:
+            text = text.replace(str(secret), "***")
+    return redact_text(text)
+
+
+def create_engine_for(url: URL, application_name: str = "manage.py") -> Engine:
+    """An engine whose SQLite connections really run DDL inside transactions."""
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    backend = url.get_backend_name()
+    connect_args: dict[str, object] = {}
+    if backend == "postgresql" and url.get_driver_name() in ("psycopg2", "psycopg"):
+        connect_args = {
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "application_name": application_name,
+        }
+    elif backend in ("mysql", "mariadb"):
+        connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    try:
+        engine = create_engine(url, connect_args=connect_args)
+    except NoSuchModuleError as exc:
+        raise ConfigError(
+            f"unknown database scheme {url.drivername!r} in {display_url(url)}",
+            hint="use sqlite:///file.sqlite3, postgresql://... or mysql://...",
+        ) from exc
+    except (ArgumentError, ImportError) as exc:
+        raise ConfigError(f"cannot use {display_url(url)}: {scrub(str(exc), url)}") from exc
+
+    if backend == "sqlite":
+        # SQLAlchemy's documented recipe: pysqlite otherwise commits before every DDL statement.
+        @event.listens_for(engine, "connect")
+        def _disable_pysqlite_transactions(dbapi_connection, _record) -> None:
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _emit_begin(connection) -> None:
+            connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def _unreachable_hint(url: URL, detail: str) -> str:
+    lowered = detail.lower()
+    host = f"{url.host or 'localhost'}:{url.port or _default_port(url)}"
+    if "password" in lowered or "access denied" in lowered or "authentication" in lowered:
+        return "check the user name and password in the database URL"
+    if "does not exist" in lowered or "unknown database" in lowered:
+        return f"create the database {url.database!r} first, or fix the name in the URL"
+    if "timeout" in lowered or "timed out" in lowered:
+        return f"{host} did not answer within {CONNECT_TIMEOUT_SECONDS} s; check host, port and firewall"
+    if "unable to open database file" in lowered:
+        return f"check that the directory of {url.database} exists and is writable"
+    return f"is the server running and accepting TCP connections on {host}?"
+
+
+def _default_port(url: URL) -> int | str:
+    return {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}.get(url.get_backend_name(), "")
+
+
+def connect(engine: Engine) -> Connection:
+    """Open a connection, or raise DatabaseUnreachable with a redacted URL and a hint."""
+    from sqlalchemy.exc import DBAPIError
+
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        directory = Path(url.database).parent
+        if not directory.is_dir():
+            raise DatabaseUnreachable(
+                f"cannot open {display_url(url)}: directory {directory} does not exist",
+                hint="create the directory or fix the path in the database URL",
+            )
+    try:
+        return engine.connect()
+    except DBAPIError as exc:
+        detail = scrub(str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc), url)
+        raise DatabaseUnreachable(
+            f"cannot connect to {display_url(url)}: {detail}",
+            hint=_unreachable_hint(url, detail),
+        ) from None

@@ -1,0 +1,119 @@
+"""The ledger: which revision ran in which batch, when and for how long (Laravel's repository)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection
+
+LEDGER_TABLE = "manage_migrations"
+VERSION_TABLE = "alembic_version"
+TOOL_TABLES = frozenset({LEDGER_TABLE, VERSION_TABLE})
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    revision: str
+    name: str
+    batch: int
+    applied_at: datetime
+    duration_ms: float | None
+    checksum: str | None
+
+
+_TABLE: Table | None = None
+
+
+def ledger_table() -> Table:
+    global _TABLE
+    if _TABLE is None:
+        from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table
+
+        _TABLE = Table(
+            LEDGER_TABLE,
+            MetaData(),
+            Column("id", Integer, primary_key=True, autoincrement=True),
+            Column("revision", String(64), nullable=False, unique=True),
+            Column("name", String(255), nullable=False),
+            Column("batch", Integer, nullable=False),
+            Column("applied_at", DateTime, nullable=False),
+            Column("duration_ms", Float),
+            Column("checksum", String(64)),
+        )
+    return _TABLE
+
+
+def _has_table(connection: Connection, name: str) -> bool:
+    from sqlalchemy import inspect
+
+    return inspect(connection).has_table(name)
+
+
+def ensure_ledger(connection: Connection) -> None:
+    ledger_table().create(connection, checkfirst=True)
+
+
+def read_ledger(connection: Connection) -> list[LedgerRow]:
+    """Rows in the order they were applied; an empty list when the table does not exist yet."""
+    from sqlalchemy import select
+
+    if not _has_table(connection, LEDGER_TABLE):
+        return []
+    table = ledger_table()
+    rows = connection.execute(select(table).order_by(table.c.id)).mappings()
+    return [
+        LedgerRow(
+            revision=row["revision"],
+            name=row["name"],
+            batch=row["batch"],
+            applied_at=row["applied_at"],
+            duration_ms=row["duration_ms"],
+            checksum=row["checksum"],
+        )
+        for row in rows
+    ]
+
+
+def read_version_heads(connection: Connection) -> tuple[str, ...]:
+    """The revisions recorded in alembic_version, read without Alembic's machinery."""
+    from sqlalchemy import column, select, table
+
+    if not _has_table(connection, VERSION_TABLE):
+        return ()
+    version = table(VERSION_TABLE, column("version_num"))
+    return tuple(connection.execute(select(version.c.version_num)).scalars())
+
+
+def next_batch(rows: list[LedgerRow]) -> int:
+    return max((row.batch for row in rows), default=0) + 1
+
+
+def record_applied(
+    connection: Connection,
+    revision: str,
+    name: str,
+    batch: int,
+    duration_ms: float,
+    checksum: str | None = None,
+) -> None:
+    table = ledger_table()
+    connection.execute(table.delete().where(table.c.revision == revision))
+    connection.execute(
+        table.insert().values(
+            revision=revision,
+            name=name,
+            batch=batch,
+            applied_at=datetime.now(UTC).replace(tzinfo=None),
+            duration_ms=round(duration_ms, 3),
+            checksum=checksum,
+        )
+    )
+
+
+def record_reverted(connection: Connection, revisions: tuple[str, ...]) -> None:
+    table = ledger_table()
+    connection.execute(table.delete().where(table.c.revision.in_(revisions)))

@@ -1,0 +1,25 @@
+"""Turn any text a user types into a safe migration name: ASCII words, nothing executable."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from project.errors import UsageError
+
+MAX_MESSAGE_LENGTH = 120
+
+
+def migration_message(name: str) -> str:
+    """Lowercase ASCII words joined by spaces; Alembic slugs it to `words_like_this`."""
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    words = re.findall(r"[a-z0-9]+", folded.lower())
+    if not words:
+        raise UsageError(
+            f"migration name {name!r} has no letters or digits",
+            hint='use words that describe the change, e.g. "add email to users"',
+        )
+    message = " ".join(words)
+    if len(message) > MAX_MESSAGE_LENGTH:
+        message = message[:MAX_MESSAGE_LENGTH].rsplit(" ", 1)[0] or message[:MAX_MESSAGE_LENGTH]
+    return message

@@ -34,7 +34,8 @@ def parse_url(raw: str, root: Path) -> URL:
         url = make_url(raw)
     except ArgumentError as exc:
         raise ConfigError(
-            f"malformed database URL: {redact_text(raw)}",
+            # The raw text is not echoed: in a malformed URL, no part is known not to be a secret.
+            "malformed database URL: it is not of the form dialect://user:password@host/database",
             hint="expected dialect://user:password@host:port/database, "
             "e.g. postgresql://app@127.0.0.1/app or sqlite:///database.sqlite3",
         ) from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import sys
 import traceback
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ class DiscoveredModels:
         return tuple(sorted(self.table_origins))
 
 
+DUPLICATE_TABLE = re.compile(r"Table '([^']+)' is already defined for this MetaData")
+
+
 def _relative(path: str | None, root: Path) -> str:
     if not path:
         return "?"
@@ -44,16 +48,27 @@ def _forget_package(package: str) -> None:
     importlib.invalidate_caches()
 
 
-def _import_failure(module_name: str, exc: BaseException, root: Path) -> ConfigError:
+def _import_failure(
+    module_name: str, exc: BaseException, root: Path, origins: dict[str, str] | None = None
+) -> ConfigError:
     if isinstance(exc, SyntaxError):
         where = f"{_relative(exc.filename, root)}, line {exc.lineno}"
         return ConfigError(f"cannot import model module {where}: {exc.msg}")
     frames = [
         frame
         for frame in traceback.extract_tb(exc.__traceback__)
-        if Path(frame.filename).resolve().is_relative_to(root)
+        if Path(frame.filename).is_file() and Path(frame.filename).resolve().is_relative_to(root)
     ]
     where = f"{_relative(frames[-1].filename, root)}, line {frames[-1].lineno}" if frames else module_name
+    duplicate = DUPLICATE_TABLE.search(str(exc))
+    if duplicate:
+        table = duplicate.group(1)
+        first = (origins or {}).get(table, "")
+        first_file = f"in {first.split(':', 1)[-1]} and " if first else ""
+        return ConfigError(
+            f"table {table!r} is defined twice: {first_file}again in {where}",
+            hint="each table may be defined by one model only",
+        )
     return ConfigError(
         f"cannot import model module {where}: {type(exc).__name__}: {exc}",
         hint="fix the model module; no migration was written and nothing was applied",
@@ -123,7 +138,7 @@ def discover_models(root: Path, packages: tuple[str, ...]) -> DiscoveredModels:
             except ConfigError:
                 raise
             except Exception as exc:
-                raise _import_failure(name, exc, root) from exc
+                raise _import_failure(name, exc, root, origins) from exc
             imported.append(name)
             collect(module)
 

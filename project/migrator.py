@@ -6,7 +6,7 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -420,4 +420,27 @@ def _checked_path(created: Any) -> Path | None:
             f"the generated migration did not compile and was removed: {exc}",
             hint="this is a bug in make:migration; please report it",
         ) from exc
-    return path
+    return _sorted_last(path)
+
+
+STAMP_FORMAT = "%Y_%m_%d_%H%M%S"
+STAMP_LENGTH = len("2026_01_01_000000")
+
+
+def _stamp_of(path: Path) -> datetime | None:
+    try:
+        return datetime.strptime(path.name[:STAMP_LENGTH], STAMP_FORMAT)
+    except ValueError:
+        return None
+
+
+def _sorted_last(path: Path) -> Path:
+    """Two migrations made within one second must still sort in creation order."""
+    own = _stamp_of(path)
+    others = [stamp for other in path.parent.glob("*.py") if other != path and (stamp := _stamp_of(other))]
+    if own is None or not others or own > max(others):
+        return path
+    stamp = (max(others) + timedelta(seconds=1)).strftime(STAMP_FORMAT)
+    renamed = path.with_name(stamp + path.name[STAMP_LENGTH:])
+    path.rename(renamed)
+    return renamed

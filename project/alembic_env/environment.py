@@ -32,10 +32,6 @@ def name_filter(settings: Settings) -> Any:
     return include_name
 
 
-def _wants_autogenerate(config: Any) -> bool:
-    return bool(getattr(config.cmd_opts, "autogenerate", False))
-
-
 def run(context: Any) -> None:
     config = context.config
     attributes = config.attributes
@@ -50,7 +46,7 @@ def run(context: Any) -> None:
             engine = database.create_engine_for(url, application_name="alembic")
             stack.callback(engine.dispose)
             connection = stack.enter_context(database.connect(engine))
-            if metadata is None and _wants_autogenerate(config):
+            if metadata is None:  # like any env.py: models are imported for every command
                 found = discovery.discover_models(settings.root, settings.model_packages)
                 metadata = list(found.metadata)
 

@@ -103,6 +103,13 @@ def _session(settings: Settings) -> Iterator[_Session]:
         engine.dispose()
 
 
+@contextmanager
+def _writing_session(settings: Settings) -> Iterator[_Session]:
+    """The session of every command that changes the schema: the one place to serialise them."""
+    with _session(settings) as session:
+        yield session
+
+
 def _read_state(connection: Connection) -> tuple[tuple[str, ...], list[ledger.LedgerRow]]:
     """Version heads and ledger rows, leaving no transaction open for Alembic to inherit."""
     try:
@@ -165,7 +172,7 @@ def migrate(
     on_progress: ProgressCallback | None = None,
 ) -> RunResult:
     """Apply every pending migration as one batch, one transaction per migration."""
-    with _session(settings) as session:
+    with _writing_session(settings) as session:
         recorder = Recorder(batch_per_step=batch_per_step, pretend=pretend)
         if on_progress is not None:
             recorder.on_progress = on_progress
@@ -293,7 +300,7 @@ def rollback(
     on_progress: ProgressCallback | None = None,
 ) -> RunResult:
     """Undo the last batch, the last `step` migrations, or batch `batch` if it is the newest."""
-    with _session(settings) as session:
+    with _writing_session(settings) as session:
         recorder = Recorder()
         if on_progress is not None:
             recorder.on_progress = on_progress

@@ -1,0 +1,54 @@
+"""The plain-driver read of the history tables agrees with the SQLAlchemy read, on every backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import fresh_database, make_project
+from helpers import create_table_revision
+
+from project import database, ledger, rawdb
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mariadb"])
+def test_plain_driver_reads_what_sqlalchemy_reads(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    databases = fresh_database(backend, tmp_path)
+    url = next(databases)
+    try:
+        project = make_project(tmp_path, url, monkeypatch)
+        assert rawdb.read_state(url, project.root) in (None, ((), []))
+        first = create_table_revision(project.migrations, 1, "alpha", None)
+        create_table_revision(project.migrations, 2, "beta", first)
+        assert project.run("migrate", "--step").exit_code == 0
+
+        plain = rawdb.read_state(url, project.root)
+
+        engine = database.create_engine_for(database.parse_url(url, project.root))
+        with engine.connect() as connection:
+            expected = (ledger.read_version_heads(connection), ledger.read_ledger(connection))
+        engine.dispose()
+        assert plain is not None
+        assert plain[0] == expected[0]
+        assert [(r.revision, r.name, r.batch, r.checksum) for r in plain[1]] == [
+            (r.revision, r.name, r.batch, r.checksum) for r in expected[1]
+        ]
+        assert [r.applied_at.replace(microsecond=0) for r in plain[1]] == [
+            r.applied_at.replace(microsecond=0) for r in expected[1]
+        ]
+    finally:
+        databases.close()
+
+
+def test_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:
+    target = tmp_path / "absent.sqlite3"
+    assert rawdb.read_state(f"sqlite:///{target}", tmp_path) is None
+    assert not target.exists()
+
+
+def test_unusual_urls_fall_back_to_sqlalchemy(tmp_path: Path) -> None:
+    assert rawdb.read_state("postgresql+asyncpg://u@h/db", tmp_path) is None
+    assert rawdb.read_state("oracle://u@h/db", tmp_path) is None
+    assert rawdb.read_state("sqlite://", tmp_path) is None

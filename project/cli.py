@@ -14,6 +14,7 @@ from project.commands import (
     AppState,
     make_migration,
     migrate,
+    migrate_dump,
     migrate_rollback,
     migrate_status,
     state,
@@ -145,6 +146,7 @@ app.command("migrate")(migrate.command)
 app.command("migrate:rollback")(migrate_rollback.command)
 app.command("migrate:status")(migrate_status.command)
 app.command("make:migration")(make_migration.command)
+app.command("migrate:dump")(migrate_dump.command)
 
 
 def main() -> None:

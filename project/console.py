@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from project.errors import ManageError
     from project.migrator import FailedStep, RunResult, StatusResult
-    from project.recorder import RunStarted, StepDone
+    from project.recorder import DumpLoaded, RunStarted, StepDone
 
 THEME = Theme(
     {
@@ -65,11 +65,13 @@ class Output:
 
     # migrate / rollback
 
-    def progress(self, event: StepDone | RunStarted) -> None:
-        from project.recorder import RunStarted
+    def progress(self, event: StepDone | RunStarted | DumpLoaded) -> None:
+        from project.recorder import DumpLoaded, RunStarted
 
         if isinstance(event, RunStarted):
             self.run_started(event)
+        elif isinstance(event, DumpLoaded):
+            self.say(Text(f"  Loaded schema dump {event.path.name} ({event.statements} statements)"))
         else:
             self.step_done(event)
 
@@ -179,12 +181,11 @@ class Output:
             self.say(Text(f"  Models: {', '.join(modules)}", style="muted"))
             self.say(Text(f"  Tables: {', '.join(tables)}", style="muted"))
 
+    def dumped(self, path: Path, root: Path, statements: int) -> None:
+        self.result_line(f"  Dumped the schema to {_shown(path, root)} ({statements} statements)")
+
     def created(self, path: Path, root: Path) -> None:
-        try:
-            shown = path.relative_to(root)
-        except ValueError:
-            shown = path
-        self.result_line(f"  Created {shown}")
+        self.result_line(f"  Created {_shown(path, root)}")
 
     # errors
 
@@ -195,6 +196,13 @@ class Output:
 
     def traceback(self, text: str) -> None:
         self.err.print(Text(text), end="")
+
+
+def _shown(path: Path, root: Path) -> Path:
+    try:
+        return path.relative_to(root)
+    except ValueError:
+        return path
 
 
 def _plural(count: int, noun: str) -> str:

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 from project import alembic_bridge as bridge
 from project import database, ledger
 from project.errors import HistoryError, OperationFailed, UsageError
-from project.recorder import ProgressCallback, Recorder, RunStarted, StepDone
+from project.recorder import DumpLoaded, ProgressCallback, Recorder, RunStarted, StepDone
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection
 
     from project.alembic_env.autogen import Change
     from project.discovery import DiscoveredModels
+    from project.schema_dump import DumpInfo
     from project.settings import Settings
 
 TRANSACTIONAL_DDL = frozenset({"postgresql", "sqlite"})
@@ -169,9 +170,13 @@ def migrate(
     *,
     batch_per_step: bool = False,
     pretend: bool = False,
+    use_dump: bool = True,
     on_progress: ProgressCallback | None = None,
 ) -> RunResult:
-    """Apply every pending migration as one batch, one transaction per migration."""
+    """Apply every pending migration as one batch, one transaction per migration.
+
+    An empty database first gets the newest schema dump, if there is one (unless `use_dump` is off).
+    """
     with _writing_session(settings) as session:
         recorder = Recorder(batch_per_step=batch_per_step, pretend=pretend)
         if on_progress is not None:
@@ -180,6 +185,8 @@ def migrate(
         script = bridge.load_script(config)
         version_heads, rows = _read_state(session.connection)
         _refuse_multiple_heads(script)
+        if use_dump and not pretend and not version_heads and _load_dump(session, recorder):
+            version_heads, rows = _read_state(session.connection)
         steps = bridge.upgrade_steps(script, "heads", version_heads)
         recorder.batch = ledger.next_batch(rows)
         if not steps:
@@ -195,6 +202,41 @@ def migrate(
         batch = recorder.batch
         failed = _run(session, config, script, steps, recorder)
         return RunResult(session.shown_url, batch, tuple(recorder.done), failed)
+
+
+def _load_dump(session: _Session, recorder: Recorder) -> bool:
+    """Load the dump for this dialect into a database that has no tables at all."""
+    from sqlalchemy import inspect
+
+    from project import schema_dump
+
+    path = schema_dump.dump_path(session.settings.migrations_dir, schema_dump.dialect_of(session.url))
+    if not path.is_file():
+        return False
+    has_tables = bool(inspect(session.connection).get_table_names())
+    session.connection.rollback()
+    if has_tables:
+        return False
+    with session.connection.begin():
+        statements = schema_dump.load_dump(session.connection, path)
+    recorder.on_progress(DumpLoaded(path, statements))
+    return True
+
+
+def dump_schema(settings: Settings) -> DumpInfo:
+    """Write the schema and history of the migrated database as SQL under migrations/schema/."""
+    from project import schema_dump
+
+    with _session(settings) as session:
+        version_heads, _ = _read_state(session.connection)
+        if not version_heads:
+            raise OperationFailed(
+                "nothing to dump: no migration has been applied to this database",
+                hint="run migrate first",
+            )
+        info = schema_dump.write_dump(session.connection, session.url, settings.migrations_dir)
+        session.connection.rollback()
+        return info
 
 
 def _pretend(

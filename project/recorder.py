@@ -34,7 +34,15 @@ class RunStarted:
     pretend: bool = False
 
 
-ProgressCallback = Callable[[StepDone | RunStarted], None]
+@dataclass(frozen=True)
+class DumpLoaded:
+    """An empty database was first given the schema dump, so fewer migrations remain."""
+
+    path: Path
+    statements: int
+
+
+ProgressCallback = Callable[[StepDone | RunStarted | DumpLoaded], None]
 
 
 def checksum(path: Path) -> str:
@@ -42,7 +50,7 @@ def checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _ignore(_event: StepDone | RunStarted) -> None:
+def _ignore(_event: StepDone | RunStarted | DumpLoaded) -> None:
     return None
 
 

@@ -15,6 +15,9 @@ def command(
     pretend: Annotated[
         bool, typer.Option("--pretend", help="Print the SQL each migration would run; change nothing.")
     ] = False,
+    no_dump: Annotated[
+        bool, typer.Option("--no-dump", help="Do not load the schema dump into an empty database.")
+    ] = False,
 ) -> None:
     """Run every pending migration as one batch."""
     from project import migrator
@@ -24,6 +27,7 @@ def command(
         app.settings(),
         batch_per_step=step,
         pretend=pretend,
+        use_dump=not no_dump,
         on_progress=app.output.progress,
     )
     app.output.run_finished(result, verb="applied", nothing="Nothing to migrate.")

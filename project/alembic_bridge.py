@@ -154,18 +154,29 @@ def step_file(step: MigrationStep) -> MigrationFile:
 def run_steps(
     config: Config,
     script: ScriptDirectory,
-    steps: list[MigrationStep],
+    steps: Iterable[MigrationStep],
     *,
     as_sql: bool = False,
     starting_rev: str | None = None,
 ) -> None:
-    """Run the given steps in one Alembic environment run (env.py reads config.attributes)."""
+    """Run the given steps in one Alembic environment run (env.py reads config.attributes).
 
-    def planned_steps(_current: Any, _context: Any) -> list[MigrationStep]:
+    Alembic iterates `steps` lazily, so a generator can act between migrations.
+    """
+
+    def planned_steps(_current: Any, _context: Any) -> Iterable[MigrationStep]:
         return steps
 
     with EnvironmentContext(config, script, fn=planned_steps, as_sql=as_sql, starting_rev=starting_rev):
         script.run_env()
+
+
+def needs_own_transaction(step: MigrationStep) -> bool:
+    """A migration that commits by itself (autocommit_block, or `transactional = False`)."""
+    module = step.revision.module
+    if getattr(module, "transactional", True) is False:
+        return True
+    return "autocommit_block" in Path(step.revision.path).read_text(encoding="utf-8", errors="replace")
 
 
 def generate_revision(

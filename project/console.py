@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from project.errors import ManageError
-    from project.migrator import FailedStep, RunResult, StatusResult
+    from project.history import StatusResult
+    from project.migrator import FailedStep, RunResult
     from project.recorder import DumpLoaded, RunStarted, StepDone
 
 THEME = Theme(

@@ -157,3 +157,15 @@ def connect(engine: Engine) -> Connection:
             f"cannot connect to {display_url(url)}: {detail}",
             hint=_unreachable_hint(url, detail),
         ) from None
+
+
+def display_raw_url(raw: str) -> str:
+    """display_url's redaction for callers that must not import SQLAlchemy (read-only fast paths)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(raw)
+        query = [(k, "***" if SECRET_QUERY_KEYS.search(k) else v) for k, v in parse_qsl(parts.query)]
+        return redact_text(urlunsplit(parts._replace(query=urlencode(query, safe="*"))))
+    except ValueError:
+        return "(malformed database URL)"

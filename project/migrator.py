@@ -6,7 +6,7 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,25 +50,6 @@ class RunResult:
     @property
     def nothing_to_do(self) -> bool:
         return not self.steps and self.failed is None
-
-
-@dataclass(frozen=True)
-class StatusRow:
-    name: str
-    revision: str
-    state: str  # "Ran", "Pending" or "Missing"
-    batch: int | None = None
-    applied_at: datetime | None = None
-    duration_ms: float | None = None
-
-
-@dataclass(frozen=True)
-class StatusResult:
-    database: str
-    rows: tuple[StatusRow, ...]
-
-    def count(self, state: str) -> int:
-        return sum(1 for row in self.rows if row.state == state)
 
 
 @dataclass(frozen=True)
@@ -396,41 +377,6 @@ def rollback(
         recorder.on_progress(RunStarted(session.shown_url, shown_batch, len(steps), upgrade=False))
         failed = _run(session, config, script, steps, recorder)
         return RunResult(session.shown_url, shown_batch, tuple(recorder.done), failed)
-
-
-def status(settings: Settings) -> StatusResult:
-    """Every migration with its state; reads only, creates nothing, takes no lock."""
-    with _session(settings) as session:
-        config = bridge.make_config(settings)
-        script = bridge.load_script(config)
-        version_heads, rows = _read_state(session.connection)
-        files = bridge.ordered_files(script)
-        known = {file.revision for file in files}
-        ledger_rows = {row.revision: row for row in rows}
-        applied = bridge.applied_revisions(script, [h for h in version_heads if h in known])
-        applied |= {revision for revision in ledger_rows if revision in known}
-
-        result: list[StatusRow] = []
-        for file in files:
-            row = ledger_rows.get(file.revision)
-            if file.revision not in applied:
-                result.append(StatusRow(file.name, file.revision, "Pending"))
-            else:
-                result.append(_ran_row(file.name, file.revision, "Ran", row))
-        for revision in version_heads:
-            if revision not in known and revision not in ledger_rows:
-                result.append(StatusRow(revision, revision, "Missing"))
-        for row in rows:
-            if row.revision not in known:
-                result.append(_ran_row(row.name, row.revision, "Missing", row))
-        return StatusResult(session.shown_url, tuple(result))
-
-
-def _ran_row(name: str, revision: str, state: str, row: ledger.LedgerRow | None) -> StatusRow:
-    if row is None:
-        return StatusRow(name, revision, state)
-    applied_at = row.applied_at.replace(tzinfo=UTC).astimezone() if row.applied_at else None
-    return StatusRow(name, revision, state, row.batch, applied_at, row.duration_ms)
 
 
 def make_migration(

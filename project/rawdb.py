@@ -24,7 +24,7 @@ DRIVERS = {
 MYSQL_QUERY_KEYS = frozenset({"charset"})
 
 
-def _connect(raw_url: str, root: Path) -> tuple[Any, str] | None:
+def _connect(raw_url: str, root: Path) -> tuple[Any, str] | bool | None:
     parts = urlsplit(raw_url)
     scheme, _, driver = parts.scheme.partition("+")
     if scheme not in DRIVERS or driver not in DRIVERS[scheme]:
@@ -64,7 +64,9 @@ def _connect(raw_url: str, root: Path) -> tuple[Any, str] | None:
     return connection, "mysql"
 
 
-def _connect_sqlite(path: str, netloc: str, query: dict[str, str], root: Path) -> tuple[Any, str] | None:
+def _connect_sqlite(
+    path: str, netloc: str, query: dict[str, str], root: Path
+) -> tuple[Any, str] | bool | None:
     import sqlite3
 
     if netloc or query or path in ("", "/", "/:memory:"):
@@ -72,6 +74,8 @@ def _connect_sqlite(path: str, netloc: str, query: dict[str, str], root: Path) -
     database = Path(unquote(path[1:]))
     if not database.is_absolute():
         database = root / database
+    if not database.exists() and database.parent.is_dir():
+        return False  # no database file yet: an empty history, and nothing is created
     if not database.is_file():
         return None
     # Read-only: a status query must never create the database file.
@@ -109,6 +113,8 @@ def read_state(raw_url: str, root: Path) -> tuple[tuple[str, ...], list[LedgerRo
         return None
     if opened is None:
         return None
+    if opened is False:
+        return (), []
     connection, dialect = opened
     with contextlib.closing(connection):
         cursor = connection.cursor()

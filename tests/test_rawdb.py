@@ -44,8 +44,9 @@ def test_plain_driver_reads_what_sqlalchemy_reads(
 
 def test_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:
     target = tmp_path / "absent.sqlite3"
-    assert rawdb.read_state(f"sqlite:///{target}", tmp_path) is None
+    assert rawdb.read_state(f"sqlite:///{target}", tmp_path) == ((), [])
     assert not target.exists()
+    assert rawdb.read_state(f"sqlite:///{tmp_path}/no/such/dir.sqlite3", tmp_path) is None
 
 
 def test_unusual_urls_fall_back_to_sqlalchemy(tmp_path: Path) -> None:

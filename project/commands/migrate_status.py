@@ -17,10 +17,10 @@ def command(
     ] = False,
 ) -> None:
     """Show the status of each migration."""
-    from project import migrator
+    from project import history
 
     app = state(ctx)
-    result = migrator.status(app.settings())
+    result = history.status(app.settings())
     app.output.status(result, only_pending=pending)
     if pending and result.count("Pending"):
         raise typer.Exit(1)

@@ -1,0 +1,78 @@
+"""migrate:status without Alembic or SQLAlchemy on the fast path: the revision graph comes from
+the files' headers and the history rows from the plain driver (SQLAlchemy only as a fallback).
+Reads only: creates nothing and takes no lock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from project import database, ledger, rawdb
+from project.revision_index import RevisionIndex
+
+if TYPE_CHECKING:
+    from project.settings import Settings
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    name: str
+    revision: str
+    state: str  # "Ran", "Pending" or "Missing"
+    batch: int | None = None
+    applied_at: datetime | None = None
+    duration_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    database: str
+    rows: tuple[StatusRow, ...]
+
+    def count(self, state: str) -> int:
+        return sum(1 for row in self.rows if row.state == state)
+
+
+def read_history(settings: Settings) -> tuple[tuple[str, ...], list[ledger.LedgerRow]]:
+    """Version heads and ledger rows: plain driver first, SQLAlchemy when that cannot be used."""
+    plain = rawdb.read_state(settings.database_url, settings.root)
+    if plain is not None:
+        return plain
+    url = database.parse_url(settings.database_url, settings.root)
+    engine = database.create_engine_for(url)
+    try:
+        with database.connect(engine) as connection:
+            return ledger.read_version_heads(connection), ledger.read_ledger(connection)
+    finally:
+        engine.dispose()
+
+
+def status(settings: Settings) -> StatusResult:
+    """Every migration in order with its state, then what the database ran but has no file for."""
+    index = RevisionIndex.load(settings.migrations_dir, settings.root)
+    version_heads, rows = read_history(settings)
+    ledger_rows = {row.revision: row for row in rows}
+    applied = index.ancestors(head for head in version_heads if head in index.revisions)
+    applied |= {revision for revision in ledger_rows if revision in index.revisions}
+
+    result: list[StatusRow] = []
+    for header in index.ordered():
+        if header.revision in applied:
+            result.append(_ran_row(header.name, header.revision, "Ran", ledger_rows.get(header.revision)))
+        else:
+            result.append(StatusRow(header.name, header.revision, "Pending"))
+    for revision in version_heads:
+        if revision not in index.revisions and revision not in ledger_rows:
+            result.append(StatusRow(revision, revision, "Missing"))
+    for row in rows:
+        if row.revision not in index.revisions:
+            result.append(_ran_row(row.name, row.revision, "Missing", row))
+    return StatusResult(database.display_raw_url(settings.database_url), tuple(result))
+
+
+def _ran_row(name: str, revision: str, state: str, row: ledger.LedgerRow | None) -> StatusRow:
+    if row is None:
+        return StatusRow(name, revision, state)
+    applied_at = row.applied_at.replace(tzinfo=UTC).astimezone() if row.applied_at else None
+    return StatusRow(name, revision, state, row.batch, applied_at, row.duration_ms)

@@ -336,7 +336,8 @@ def _check_rollback_targets(script: Any, version_heads: tuple[str, ...], targets
                 hint="roll back the newer migrations first (--step N)",
             )
         heads.discard(revision)
-        still_applied = bridge.applied_revisions(script, heads)
+        # Only a parent still reachable from another head stays out of the new heads.
+        still_applied = bridge.applied_revisions(script, heads) if heads else set()
         parents = bridge.find_revision(script, revision).down_revision
         heads |= {parent for parent in bridge._as_tuple(parents) if parent not in still_applied}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 from argparse import Namespace
 from collections.abc import Iterable
@@ -147,6 +148,36 @@ def downgrade_steps(script: ScriptDirectory, revision_ids: Iterable[str]) -> lis
     ]
 
 
+def _skip(**_kwargs: Any) -> None:
+    """Stands in for upgrade()/downgrade() of a faked step: bookkeeping only."""
+
+
+def faked(steps: list[MigrationStep]) -> list[MigrationStep]:
+    """The same steps with their migration functions skipped (Alembic's stamp, Django's --fake).
+
+    Alembic still updates alembic_version and calls on_version_apply, so the ledger follows.
+    """
+    for step in steps:
+        step.migration_fn = _skip
+    return steps
+
+
+def upgrade_source(step: MigrationStep) -> str:
+    """The source of a step's upgrade(), for the production guard to look for drops."""
+    try:
+        return inspect.getsource(step.revision.module.upgrade)
+    except (OSError, TypeError, AttributeError):
+        return ""
+
+
+def single_step(script: ScriptDirectory, revision_id: str, *, upgrade: bool) -> MigrationStep:
+    """One migration's upgrade or downgrade, whatever the database's state."""
+    revision = find_revision(script, revision_id)
+    if upgrade:
+        return MigrationStep.upgrade_from_script(script.revision_map, revision)
+    return MigrationStep.downgrade_from_script(script.revision_map, revision)
+
+
 def step_file(step: MigrationStep) -> MigrationFile:
     return as_file(step.revision)
 
@@ -175,6 +206,13 @@ def generate_revision(
     from alembic import command
 
     return command.revision(config, message=message, autogenerate=autogenerate)
+
+
+def merge_heads(config: Config, message: str) -> Script | None:
+    """Alembic's merge command over every current head."""
+    from alembic import command
+
+    return command.merge(config, revisions="heads", message=message)
 
 
 def describe_error(exc: BaseException) -> str:

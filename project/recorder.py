@@ -7,9 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from project import ledger
+
+if TYPE_CHECKING:
+    from project.wipe import Dropped
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class RunStarted:
     pretend: bool = False
 
 
-ProgressCallback = Callable[[StepDone | RunStarted], None]
+ProgressCallback = Callable[["StepDone | RunStarted | Dropped"], None]
 
 
 def checksum(path: Path) -> str:
@@ -42,7 +45,7 @@ def checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _ignore(_event: StepDone | RunStarted) -> None:
+def _ignore(_event: StepDone | RunStarted | Dropped) -> None:
     return None
 
 

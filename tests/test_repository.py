@@ -39,7 +39,7 @@ def test_real_manage_py_migrates_the_example_app_from_a_clone(repo_copy: Path) -
     assert result.returncode == 0, result.stderr
     assert "Running migrations on sqlite:///database.sqlite3 (batch 1)" in result.stdout
     assert result.stdout.count(" DONE") == len(list((repo_copy / "migrations").glob("*.py")))
-    assert EXAMPLE_TABLES | {"alembic_version", "manage_migrations"} == _tables(
+    assert EXAMPLE_TABLES | {"alembic_version", "manage_migrations", "manage_state"} == _tables(
         repo_copy / "database.sqlite3"
     )
 

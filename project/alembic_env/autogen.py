@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from alembic.autogenerate import renderers
@@ -94,7 +95,16 @@ def _normalised_default(value: Any) -> str | None:
             text = text[1:-1].strip()
         if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
             text = text[1:-1]
-    return text
+    return _canonical_number(text)
+
+
+def _canonical_number(text: str) -> str:
+    """MariaDB reflects a NUMERIC(10, 2) default of 0 as 0.00: the same number, not a change."""
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return text
+    return str(number.normalize()) if number.is_finite() else text
 
 
 def _drop_false_default_changes(container: ops.OpContainer) -> None:
@@ -191,7 +201,9 @@ def directives_hook(
     report: list[Change] | None,
     drop_empty: bool,
     derive_name: bool = False,
+    write: bool = True,
 ) -> Any:
+    """Alembic's process_revision_directives: clean up, name, report; `write=False` only reports."""
     metadata = list(metadata)
 
     def process_revision_directives(context: Any, _revision: Any, directives: list[Any]) -> None:
@@ -210,6 +222,8 @@ def directives_hook(
         if report is not None:
             for container in script.upgrade_ops_list:
                 report.extend(describe(container.ops, context.dialect))
+        if not write:
+            directives[:] = []
 
     return process_revision_directives
 

@@ -17,6 +17,7 @@ from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 
 from project.errors import ConfigError, HistoryError
+from project.naming import MAX_MESSAGE_LENGTH
 
 if TYPE_CHECKING:
     from project.settings import Settings
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 SCRIPT_LOCATION = Path(__file__).parent / "alembic_env"
 # Doubled percent signs: Alembic interpolates option values (ini and pyproject alike).
 FILE_TEMPLATE = "%%(year)d_%%(month).2d_%%(day).2d_%%(hour).2d%%(minute).2d%%(second).2d_%%(slug)s"
-SLUG_LENGTH = 60
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def make_config(settings: Settings, **attributes: Any) -> Config:
     config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", str(settings.migrations_dir))
     config.set_main_option("file_template", FILE_TEMPLATE)
-    config.set_main_option("truncate_slug_length", str(SLUG_LENGTH))
+    config.set_main_option("truncate_slug_length", str(MAX_MESSAGE_LENGTH))
     config.attributes.update(settings=settings, **attributes)
     return config
 

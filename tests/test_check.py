@@ -7,7 +7,7 @@ import json
 from conftest import USERS_MODEL, Project
 from helpers import create_table_revision
 
-USERS_WITH_EMAIL = USERS_MODEL + '    email: Mapped[str | None] = mapped_column(String(200))\n'
+USERS_WITH_EMAIL = USERS_MODEL + "    email: Mapped[str | None] = mapped_column(String(200))\n"
 
 
 def test_check_passes_on_a_migrated_project_and_reports_drift(project: Project) -> None:
@@ -30,9 +30,7 @@ def test_check_passes_on_a_migrated_project_and_reports_drift(project: Project) 
     assert drifted.exit_code == 1
     report = json.loads(drifted.stdout)
     assert report["ok"] is False
-    assert [(p["kind"], p["details"]) for p in report["problems"]] == [
-        ("drift", ["+ column users.email"])
-    ]
+    assert [(p["kind"], p["details"]) for p in report["problems"]] == [("drift", ["+ column users.email"])]
     assert len(project.migration_files()) == 1  # checking writes no file
 
 

@@ -224,3 +224,21 @@ def test_sql_prints_one_migration_without_touching_the_database(project: Project
     assert added.exit_code == 0, added.output
     assert re.search(r"ALTER TABLE gamma ADD (COLUMN )?note", added.stdout)
     assert project.tables() == set()
+
+
+def test_quiet_and_verbose_across_commands(project: Project) -> None:
+    revisions = _three(project)
+
+    quiet = project.run("migrate", "-q")
+    assert quiet.exit_code == 0
+    assert quiet.stdout.strip().splitlines() == [quiet.stdout.strip().splitlines()[-1]]
+    assert "3 migrations applied" in quiet.stdout
+
+    verbose = project.run("migrate:status", "-v")
+    assert all(revision in verbose.stdout for revision in revisions)
+    assert "Revision" in verbose.stdout
+    assert revisions[0] not in project.run("migrate:status").stdout
+
+    fresh = project.run("migrate:fresh", "--quiet")
+    assert fresh.exit_code == 0, fresh.output
+    assert fresh.stdout.strip() == "3 migrations applied in" + fresh.stdout.strip().split("applied in")[1]

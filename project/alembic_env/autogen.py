@@ -13,6 +13,8 @@ from alembic.autogenerate import renderers
 from alembic.operations import MigrateOperation, Operations, ops
 from sqlalchemy import Enum, MetaData
 
+from project.naming import migration_message
+
 
 @dataclass(frozen=True)
 class Change:
@@ -69,6 +71,22 @@ def _add_enum_drops(container: ops.OpContainer, metadata: Iterable[MetaData]) ->
             for name in sorted(_named_enums(operation.to_table().columns) - still_used):
                 result.append(DropEnumTypeOp(name))
     container.ops = result
+
+
+def _skip_index_drops_of_dropped_tables(container: ops.OpContainer) -> None:
+    """Dropping a table drops its indexes; dropping them first fails on MariaDB when a foreign
+    key needs the index ("Cannot drop index ...: needed in a foreign key constraint")."""
+    dropped = {op.table_name for op in container.ops if isinstance(op, ops.DropTableOp)}
+    kept: list[MigrateOperation] = []
+    for operation in container.ops:
+        if isinstance(operation, ops.DropIndexOp) and operation.table_name in dropped:
+            continue
+        if isinstance(operation, ops.ModifyTableOps) and operation.table_name in dropped:
+            operation.ops = [op for op in operation.ops if not isinstance(op, ops.DropIndexOp)]
+            if not operation.ops:
+                continue
+        kept.append(operation)
+    container.ops = kept
 
 
 def _text(value: Any, dialect: Any) -> str:
@@ -216,8 +234,9 @@ def directives_hook(
             directives[:] = []
             return
         if derive_name:
-            script.message = suggested_name(script.upgrade_ops.ops)
+            script.message = migration_message(suggested_name(script.upgrade_ops.ops))
         for container in (*script.upgrade_ops_list, *script.downgrade_ops_list):
+            _skip_index_drops_of_dropped_tables(container)
             _add_enum_drops(container, metadata)
         if report is not None:
             for container in script.upgrade_ops_list:

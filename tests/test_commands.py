@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import Project
+from conftest import Project, fresh_database, make_project
 from helpers import create_table_revision, write_revision
 
 LINE = re.compile(r"^  (\S+) \.{3,} (\d+\.\d) ms (DONE|FAIL)$", re.MULTILINE)
@@ -56,8 +56,6 @@ def test_fresh_drops_everything_in_the_database_and_migrates(project: Project) -
 
 
 def test_fresh_on_postgresql_leaves_other_schemas_alone(tmp_path, monkeypatch) -> None:
-    from conftest import fresh_database, make_project
-
     for url in fresh_database("postgresql", tmp_path):
         project = make_project(tmp_path, url, monkeypatch)
         create_table_revision(project.migrations, 1, "alpha", None)

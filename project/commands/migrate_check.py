@@ -13,7 +13,7 @@ def command(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (keys in README).")] = False,
 ) -> None:
-    """Exit 0 only when the history, the database and the models all agree."""
+    """Fail unless history, database and models agree."""
     from project import migrator
 
     app = state(ctx)

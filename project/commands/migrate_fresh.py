@@ -8,7 +8,7 @@ from project.commands import Force, confirmer, state
 
 
 def command(ctx: typer.Context, force: Force = False) -> None:
-    """Drop all tables (and views, sequences, enum types), then run every migration."""
+    """Drop every table, then run all migrations."""
     from project import migrator
 
     app = state(ctx)

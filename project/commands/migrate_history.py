@@ -8,7 +8,7 @@ from project.commands import state
 
 
 def command(ctx: typer.Context) -> None:
-    """List revisions newest first: parents -> revision (head/merge) file name."""
+    """List revision ids and parents, newest first."""
     from project import migrator
 
     app = state(ctx)

@@ -17,7 +17,7 @@ def command(
     ] = None,
     force: Force = False,
 ) -> None:
-    """Roll back all migrations (or the last N) and run them again."""
+    """Roll back all (or the last N) and migrate again."""
     from project import migrator
 
     app = state(ctx)

@@ -14,7 +14,7 @@ def command(
     target: Annotated[str, typer.Argument(help="The migration: revision id or file name prefix.")],
     down: Annotated[bool, typer.Option("--down", help="Print its downgrade instead.")] = False,
 ) -> None:
-    """Print the SQL of one migration (offline; no connection is made)."""
+    """Print the SQL of one migration (no connection)."""
     from project import migrator
 
     app = state(ctx)

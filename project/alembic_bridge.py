@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 from argparse import Namespace
 from collections.abc import Iterable
@@ -16,6 +17,7 @@ from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 
 from project.errors import ConfigError, HistoryError
+from project.naming import MAX_MESSAGE_LENGTH
 
 if TYPE_CHECKING:
     from project.settings import Settings
@@ -23,7 +25,6 @@ if TYPE_CHECKING:
 SCRIPT_LOCATION = Path(__file__).parent / "alembic_env"
 # Doubled percent signs: Alembic interpolates option values (ini and pyproject alike).
 FILE_TEMPLATE = "%%(year)d_%%(month).2d_%%(day).2d_%%(hour).2d%%(minute).2d%%(second).2d_%%(slug)s"
-SLUG_LENGTH = 60
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def make_config(settings: Settings, **attributes: Any) -> Config:
     config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", str(settings.migrations_dir))
     config.set_main_option("file_template", FILE_TEMPLATE)
-    config.set_main_option("truncate_slug_length", str(SLUG_LENGTH))
+    config.set_main_option("truncate_slug_length", str(MAX_MESSAGE_LENGTH))
     config.attributes.update(settings=settings, **attributes)
     return config
 
@@ -147,6 +148,36 @@ def downgrade_steps(script: ScriptDirectory, revision_ids: Iterable[str]) -> lis
     ]
 
 
+def _skip(**_kwargs: Any) -> None:
+    """Stands in for upgrade()/downgrade() of a faked step: bookkeeping only."""
+
+
+def faked(steps: list[MigrationStep]) -> list[MigrationStep]:
+    """The same steps with their migration functions skipped (Alembic's stamp, Django's --fake).
+
+    Alembic still updates alembic_version and calls on_version_apply, so the ledger follows.
+    """
+    for step in steps:
+        step.migration_fn = _skip
+    return steps
+
+
+def upgrade_source(step: MigrationStep) -> str:
+    """The source of a step's upgrade(), for the production guard to look for drops."""
+    try:
+        return inspect.getsource(step.revision.module.upgrade)
+    except (OSError, TypeError, AttributeError):
+        return ""
+
+
+def single_step(script: ScriptDirectory, revision_id: str, *, upgrade: bool) -> MigrationStep:
+    """One migration's upgrade or downgrade, whatever the database's state."""
+    revision = find_revision(script, revision_id)
+    if upgrade:
+        return MigrationStep.upgrade_from_script(script.revision_map, revision)
+    return MigrationStep.downgrade_from_script(script.revision_map, revision)
+
+
 def step_file(step: MigrationStep) -> MigrationFile:
     return as_file(step.revision)
 
@@ -186,6 +217,13 @@ def generate_revision(
     from alembic import command
 
     return command.revision(config, message=message, autogenerate=autogenerate)
+
+
+def merge_heads(config: Config, message: str) -> Script | None:
+    """Alembic's merge command over every current head."""
+    from alembic import command
+
+    return command.merge(config, revisions="heads", message=message)
 
 
 def describe_error(exc: BaseException) -> str:

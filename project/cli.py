@@ -14,8 +14,14 @@ from project.commands import (
     AppState,
     make_migration,
     migrate,
+    migrate_check,
     migrate_dump,
+    migrate_fresh,
+    migrate_history,
+    migrate_refresh,
+    migrate_reset,
     migrate_rollback,
+    migrate_sql,
     migrate_status,
     state,
 )
@@ -145,6 +151,12 @@ def global_options(
 app.command("migrate")(migrate.command)
 app.command("migrate:rollback")(migrate_rollback.command)
 app.command("migrate:status")(migrate_status.command)
+app.command("migrate:fresh")(migrate_fresh.command)
+app.command("migrate:reset")(migrate_reset.command)
+app.command("migrate:refresh")(migrate_refresh.command)
+app.command("migrate:check")(migrate_check.command)
+app.command("migrate:history")(migrate_history.command)
+app.command("migrate:sql")(migrate_sql.command)
 app.command("make:migration")(make_migration.command)
 app.command("migrate:dump")(migrate_dump.command)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.prompt import Confirm
 from rich.table import Table
 from rich.text import Text
 from rich.theme import Theme
@@ -17,8 +19,9 @@ if TYPE_CHECKING:
 
     from project.errors import ManageError
     from project.history import StatusResult
-    from project.migrator import FailedStep, RunResult
+    from project.migrator import CheckResult, FailedStep, HistoryEntry, RunResult, SqlResult
     from project.recorder import DumpLoaded, RunStarted, StepDone
+    from project.wipe import Dropped
 
 THEME = Theme(
     {
@@ -66,15 +69,17 @@ class Output:
 
     # migrate / rollback
 
-    def progress(self, event: StepDone | RunStarted | DumpLoaded) -> None:
-        from project.recorder import DumpLoaded, RunStarted
+    def progress(self, event: StepDone | RunStarted | DumpLoaded | Dropped) -> None:
+        from project.recorder import DumpLoaded, RunStarted, StepDone
 
         if isinstance(event, RunStarted):
             self.run_started(event)
         elif isinstance(event, DumpLoaded):
             self.say(Text(f"  Loaded schema dump {event.path.name} ({event.statements} statements)"))
-        else:
+        elif isinstance(event, StepDone):
             self.step_done(event)
+        else:
+            self.dropped(event)
 
     def run_started(self, event: RunStarted) -> None:
         if event.pretend:
@@ -136,11 +141,32 @@ class Output:
         else:
             self.err.print(
                 Text(
-                    f"{failed.name} failed on a database without transactional DDL: statements "
-                    f"it ran before the error may have taken effect and need a look. "
-                    f"The version table is at {where}."
+                    f"{failed.name} failed on a database that commits DDL immediately, so nothing "
+                    f"was rolled back. The version table is at {where}."
                 )
             )
+            if failed.statements:
+                self.err.print(Text("These statements ran before the error and may have taken effect:"))
+                for statement in failed.statements:
+                    self.err.print(Text(_indented(statement, "  ")), soft_wrap=True)
+            else:
+                self.err.print(Text("No statement of it ran before the error."))
+            self.err.print(Text("Check the database before migrating again.", style="error"))
+        if failed.hint:
+            self.err.print(Text(f"hint: {failed.hint}", style="hint"), soft_wrap=True)
+
+    def dropped(self, dropped: Dropped) -> None:
+        parts = [_plural(dropped.tables, "table")]
+        parts += [_plural(count, noun) for count, noun in _extra_objects(dropped) if count]
+        self.say(Text(f"  Dropped {', '.join(parts)}."))
+        self.say("")
+
+    def confirm(self, question: str) -> bool:
+        """Ask on the terminal; anything but an explicit yes is a no."""
+        try:
+            return Confirm.ask(question, console=self.err, default=False)
+        except EOFError:
+            return False
 
     # status
 
@@ -150,22 +176,100 @@ class Output:
             self.result_line("No migrations." if not only_pending else "No pending migrations.")
             return
         table = Table(box=None, pad_edge=False, padding=(0, 3, 0, 0), header_style="bold")
-        for column in ("Migration", "Status", "Batch", "Applied at", "Took"):
+        columns = ["Migration", "Status", "Batch", "Applied at", "Took"]
+        for column in columns + (["Revision"] if self.verbose else []):
             table.add_column(column, no_wrap=True)
         for row in rows:
-            table.add_row(
+            cells = [
                 Text(row.name),
                 Text(row.state, style=STATE_STYLES.get(row.state)),
                 str(row.batch) if row.batch is not None else "",
                 row.applied_at.strftime("%Y-%m-%d %H:%M:%S") if row.applied_at else "",
                 f"{row.duration_ms:.0f} ms" if row.duration_ms is not None else "",
-            )
+            ]
+            table.add_row(*cells, *([row.revision] if self.verbose else []))
         if not self.quiet:
             self.out.print(table)
         parts = [f"{result.count('Ran')} ran", f"{result.count('Pending')} pending"]
         if result.count("Missing"):
             parts.append(f"{result.count('Missing')} missing")
         self.result_line(", ".join(parts) + ".")
+
+    def status_json(self, result: StatusResult) -> None:
+        migrations = [
+            {
+                "name": row.name,
+                "revision": row.revision,
+                "status": row.state.lower(),
+                "batch": row.batch,
+                "applied_at": row.applied_at.isoformat() if row.applied_at else None,
+                "duration_ms": row.duration_ms,
+            }
+            for row in result.rows
+        ]
+        counts = {state.lower(): result.count(state) for state in ("Ran", "Pending", "Missing")}
+        self._json({"database": result.database, "migrations": migrations, "counts": counts})
+
+    # migrate:check
+
+    def check(self, result: CheckResult) -> None:
+        if result.ok:
+            self.result_line("All checks passed.")
+            return
+        for problem in result.problems:
+            self.err.print(Text(f"error: {problem.message}", style="error"), soft_wrap=True)
+            for detail in problem.details:
+                self.err.print(Text(f"  {detail}"), soft_wrap=True)
+        if not result.drift_checked:
+            self.err.print(Text("Models were not compared: that needs a database at head.", style="muted"))
+        self.result_line(f"{_plural(len(result.problems), 'problem')} found.")
+
+    def check_json(self, result: CheckResult) -> None:
+        problems = [
+            {"kind": problem.kind, "message": problem.message, "details": list(problem.details)}
+            for problem in result.problems
+        ]
+        self._json(
+            {
+                "ok": result.ok,
+                "database": result.database,
+                "drift_checked": result.drift_checked,
+                "problems": problems,
+            }
+        )
+
+    def _json(self, data: dict[str, Any]) -> None:
+        """Machine output: plain JSON on stdout, never styled, wrapped or silenced by --quiet."""
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.flush()
+
+    # migrate:history, migrate:sql
+
+    def history(self, entries: Iterable[HistoryEntry]) -> None:
+        entries = list(entries)
+        if not entries:
+            self.result_line("No migrations.")
+            return
+        for entry in entries:
+            parents = ", ".join(entry.parents) or "<base>"
+            marks = [mark for mark, on in (("head", entry.is_head), ("merge", entry.is_merge)) if on]
+            line = Text(f"{parents} -> ")
+            line.append(entry.revision, style="bold")
+            if marks:
+                line.append(f" ({', '.join(marks)})", style="done")
+            line.append(f"  {entry.name}")
+            self.result_line_text(line)
+            if self.verbose and entry.message:
+                self.say(Text(f"    {entry.message}", style="muted"))
+
+    def result_line_text(self, text: Text) -> None:
+        self.out.print(text, soft_wrap=True)
+
+    def sql(self, result: SqlResult) -> None:
+        direction = "upgrade" if result.upgrade else "downgrade"
+        self.say(Text(f"-- {result.name} ({direction})", style="muted"))
+        for statement in result.statements or ("-- no statements",):
+            self.out.print(Text(statement), soft_wrap=True)
 
     # make:migration
 
@@ -204,6 +308,14 @@ def _shown(path: Path, root: Path) -> Path:
         return path.relative_to(root)
     except ValueError:
         return path
+
+
+def _extra_objects(dropped: Any) -> list[tuple[int, str]]:
+    return [(dropped.views, "view"), (dropped.sequences, "sequence"), (dropped.types, "enum type")]
+
+
+def _indented(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
 
 
 def _plural(count: int, noun: str) -> str:

@@ -52,6 +52,14 @@ def status(settings: Settings) -> StatusResult:
     """Every migration in order with its state, then what the database ran but has no file for."""
     index = RevisionIndex.load(settings.migrations_dir, settings.root)
     version_heads, rows = read_history(settings)
+    rows_by_state = status_rows(index, version_heads, rows)
+    return StatusResult(database.display_raw_url(settings.database_url), rows_by_state)
+
+
+def status_rows(
+    index: RevisionIndex, version_heads: tuple[str, ...], rows: list[ledger.LedgerRow]
+) -> tuple[StatusRow, ...]:
+    """Files in order (Ran or Pending), then applied revisions whose file is gone (Missing)."""
     ledger_rows = {row.revision: row for row in rows}
     applied = index.ancestors(head for head in version_heads if head in index.revisions)
     applied |= {revision for revision in ledger_rows if revision in index.revisions}
@@ -68,7 +76,7 @@ def status(settings: Settings) -> StatusResult:
     for row in rows:
         if row.revision not in index.revisions:
             result.append(_ran_row(row.name, row.revision, "Missing", row))
-    return StatusResult(database.display_raw_url(settings.database_url), tuple(result))
+    return tuple(result)
 
 
 def _ran_row(name: str, revision: str, state: str, row: ledger.LedgerRow | None) -> StatusRow:

@@ -12,7 +12,9 @@ if TYPE_CHECKING:
 
 LEDGER_TABLE = "manage_migrations"
 VERSION_TABLE = "alembic_version"
-TOOL_TABLES = frozenset({LEDGER_TABLE, VERSION_TABLE})
+STATE_TABLE = "manage_state"
+TOOL_TABLES = frozenset({LEDGER_TABLE, VERSION_TABLE, STATE_TABLE})
+ENVIRONMENT_KEY = "environment"
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class LedgerRow:
 
 
 _TABLE: Table | None = None
+_STATE: Table | None = None
 
 
 def ledger_table() -> Table:
@@ -117,3 +120,35 @@ def record_applied(
 def record_reverted(connection: Connection, revisions: tuple[str, ...]) -> None:
     table = ledger_table()
     connection.execute(table.delete().where(table.c.revision.in_(revisions)))
+
+
+def state_table() -> Table:
+    """Facts about the database itself, e.g. the environment it was last migrated in."""
+    global _STATE
+    if _STATE is None:
+        from sqlalchemy import Column, MetaData, String, Table
+
+        _STATE = Table(
+            STATE_TABLE,
+            MetaData(),
+            Column("name", String(64), primary_key=True),
+            Column("value", String(255), nullable=False),
+        )
+    return _STATE
+
+
+def read_environment(connection: Connection) -> str | None:
+    """The environment recorded by the last run that changed this database, if any."""
+    from sqlalchemy import select
+
+    if not _has_table(connection, STATE_TABLE):
+        return None
+    table = state_table()
+    return connection.execute(select(table.c.value).where(table.c.name == ENVIRONMENT_KEY)).scalar()
+
+
+def record_environment(connection: Connection, environment: str) -> None:
+    table = state_table()
+    table.create(connection, checkfirst=True)
+    connection.execute(table.delete().where(table.c.name == ENVIRONMENT_KEY))
+    connection.execute(table.insert().values(name=ENVIRONMENT_KEY, value=environment))

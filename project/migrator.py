@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from project import alembic_bridge as bridge
-from project import database, ledger
+from project import checks, database, guard, ledger, targets
 from project.errors import HistoryError, OperationFailed, UsageError
 from project.recorder import DumpLoaded, ProgressCallback, Recorder, RunStarted, StepDone
 
@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 
     from project.alembic_env.autogen import Change
     from project.discovery import DiscoveredModels
+    from project.guard import Confirm
     from project.schema_dump import DumpInfo
     from project.settings import Settings
+    from project.wipe import Dropped
 
 TRANSACTIONAL_DDL = frozenset({"postgresql", "sqlite"})
 
@@ -35,6 +37,8 @@ class FailedStep:
     at_revisions: tuple[str, ...]
     at_names: tuple[str, ...]
     transactional: bool
+    statements: tuple[str, ...] = ()
+    hint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,14 @@ class RunResult:
     @property
     def nothing_to_do(self) -> bool:
         return not self.steps and self.failed is None
+
+
+@dataclass(frozen=True)
+class FreshResult:
+    """migrate:fresh: what was dropped, then the migrate run."""
+
+    dropped: Dropped
+    run: RunResult
 
 
 @dataclass(frozen=True)
@@ -113,7 +125,7 @@ def _refuse_multiple_heads(script: Any) -> None:
     if len(heads) > 1:
         raise HistoryError(
             f"the migration history has {len(heads)} heads: {', '.join(_names(script, heads))}",
-            hint="merge them with `alembic merge heads -m merge` before migrating",
+            hint="write the merge migration with `python manage.py make:migration --merge`",
         )
 
 
@@ -125,6 +137,15 @@ def _run(
     recorder: Recorder,
 ) -> FailedStep | None:
     """Run steps; on failure say which one failed and where the database now stands."""
+    from sqlalchemy import event
+
+    executed: list[tuple[int, str]] = []
+
+    def remember(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        executed.append((len(recorder.done), statement.strip()))
+
+    version_heads, _ = _read_state(session.connection)
+    event.listen(session.connection, "after_cursor_execute", remember)
     try:
         if session.transactional and not any(bridge.needs_own_transaction(step) for step in steps):
             _run_with_savepoints(session.connection, config, script, steps)
@@ -137,15 +158,25 @@ def _run(
         if session.connection.in_transaction():
             session.connection.rollback()
         heads, _ = _read_state(session.connection)
+        error = database.scrub(bridge.describe_error(exc), session.url)
+        statements = tuple(
+            database.scrub(statement, session.url)
+            for index, statement in executed
+            if index == len(recorder.done) and not _is_bookkeeping(statement)
+        )
         return FailedStep(
             name=failed_file.name,
             revision=failed_file.revision,
-            error=database.scrub(bridge.describe_error(exc), session.url),
+            error=error,
             duration_ms=duration,
             at_revisions=heads,
             at_names=_names(script, heads),
             transactional=session.transactional,
+            statements=() if session.transactional else statements,
+            hint=_adoption_hint(version_heads, error),
         )
+    finally:
+        event.remove(session.connection, "after_cursor_execute", remember)
     return None
 
 
@@ -172,43 +203,100 @@ def _run_with_savepoints(connection: Connection, config: Any, script: Any, steps
     batch.commit()
 
 
+def _adoption_hint(version_heads: tuple[str, ...], error: str) -> str | None:
+    """A database with tables but no history is adopted with --fake, not migrated over."""
+    if version_heads or "already exists" not in error.lower():
+        return None
+    return (
+        "the database has tables but no migration history: if its schema matches the migrations, "
+        "record them without running them with `migrate --fake` (or `migrate TARGET --fake`)"
+    )
+
+
+def _start(
+    session: _Session, on_progress: ProgressCallback | None, **options: Any
+) -> tuple[Recorder, Any, Any]:
+    """A recorder, the Alembic config bound to the session, and the loaded revision files."""
+    recorder = Recorder(**options)
+    if on_progress is not None:
+        recorder.on_progress = on_progress
+    config = bridge.make_config(session.settings, connection=session.connection, recorder=recorder)
+    return recorder, config, bridge.load_script(config)
+
+
+def _record_environment(session: _Session) -> None:
+    """Remember where the database was migrated; once production, always production."""
+    connection = session.connection
+    with connection.begin():
+        recorded = ledger.read_environment(connection)
+        if recorded != guard.PRODUCTION:
+            ledger.record_environment(connection, session.settings.environment)
+
+
 def migrate(
     settings: Settings,
     *,
+    target: str | None = None,
+    fake: bool = False,
     batch_per_step: bool = False,
     pretend: bool = False,
     use_dump: bool = True,
+    confirm: Confirm | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> RunResult:
-    """Apply every pending migration as one batch, one transaction per migration.
+    """Apply pending migrations (up to `target`) as one batch, one transaction per migration.
 
     An empty database first gets the newest schema dump, if there is one (unless `use_dump` is off).
     """
     with _writing_session(settings) as session:
-        recorder = Recorder(batch_per_step=batch_per_step, pretend=pretend)
-        if on_progress is not None:
-            recorder.on_progress = on_progress
-        config = bridge.make_config(settings, connection=session.connection, recorder=recorder)
-        script = bridge.load_script(config)
-        version_heads, rows = _read_state(session.connection)
+        return _migrate(session, target, fake, batch_per_step, pretend, use_dump, confirm, on_progress)
+
+
+def _migrate(
+    session: _Session,
+    target: str | None,
+    fake: bool,
+    batch_per_step: bool,
+    pretend: bool,
+    use_dump: bool,
+    confirm: Confirm | None,
+    on_progress: ProgressCallback | None,
+) -> RunResult:
+    recorder, config, script = _start(session, on_progress, batch_per_step=batch_per_step, pretend=pretend)
+    version_heads, rows = _read_state(session.connection)
+    if target is None:
         _refuse_multiple_heads(script)
-        if use_dump and not pretend and not version_heads and _load_dump(session, recorder):
-            version_heads, rows = _read_state(session.connection)
-        steps = bridge.upgrade_steps(script, "heads", version_heads)
-        recorder.batch = ledger.next_batch(rows)
-        if not steps:
-            return RunResult(session.shown_url, None, ())
-        recorder.on_progress(
-            RunStarted(session.shown_url, recorder.batch, len(steps), upgrade=True, pretend=pretend)
-        )
-        if pretend:
-            _pretend(session, config, script, steps, version_heads)
-            return RunResult(session.shown_url, recorder.batch, tuple(recorder.done), pretend=True)
-        with session.connection.begin():
-            ledger.ensure_ledger(session.connection)
-        batch = recorder.batch
-        failed = _run(session, config, script, steps, recorder)
-        return RunResult(session.shown_url, batch, tuple(recorder.done), failed)
+    if use_dump and not pretend and not fake and not version_heads and _load_dump(session, recorder):
+        version_heads, rows = _read_state(session.connection)
+    destination = "heads" if target is None else targets.resolve(script, target)
+    steps = bridge.upgrade_steps(script, destination, version_heads)
+    recorder.batch = ledger.next_batch(rows)
+    if not steps:
+        return RunResult(session.shown_url, None, ())
+    if confirm is not None and not pretend and not fake:
+        dropping = [step for step in steps if guard.drops_data(bridge.upgrade_source(step))]
+        if dropping:
+            names = ", ".join(bridge.step_file(step).name for step in dropping)
+            _consent(session, f"run migrations that drop tables or columns ({names})", confirm)
+    recorder.on_progress(
+        RunStarted(session.shown_url, recorder.batch, len(steps), upgrade=True, pretend=pretend)
+    )
+    if pretend:
+        _pretend(session, config, script, steps, version_heads)
+        return RunResult(session.shown_url, recorder.batch, tuple(recorder.done), pretend=True)
+    with session.connection.begin():
+        ledger.ensure_ledger(session.connection)
+    batch = recorder.batch
+    failed = _run(session, config, script, bridge.faked(steps) if fake else steps, recorder)
+    if recorder.done:
+        _record_environment(session)
+    return RunResult(session.shown_url, batch, tuple(recorder.done), failed)
+
+
+def _consent(session: _Session, action: str, confirm: Confirm) -> None:
+    recorded = ledger.read_environment(session.connection)
+    session.connection.rollback()
+    guard.require_consent(session.settings, recorded, action, confirm)
 
 
 def _load_dump(session: _Session, recorder: Recorder) -> bool:
@@ -347,37 +435,187 @@ def rollback(
     *,
     step: int | None = None,
     batch: int | None = None,
+    to: str | None = None,
+    fake: bool = False,
+    confirm: Confirm | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> RunResult:
-    """Undo the last batch, the last `step` migrations, or batch `batch` if it is the newest."""
+    """Undo the last batch, the last `step` migrations, batch `batch` if it is the newest, or
+    everything applied after `to`."""
+    guard.refuse_if_prohibited(settings, "migrate:rollback")
     with _writing_session(settings) as session:
-        recorder = Recorder()
+        return _rollback(session, _Selection(step, batch, to), fake, confirm, on_progress)
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """Which applied migrations a rollback undoes; all of them when `everything` is set."""
+
+    step: int | None = None
+    batch: int | None = None
+    to: str | None = None
+    everything: bool = False
+
+
+def _rollback(
+    session: _Session,
+    selection: _Selection,
+    fake: bool,
+    confirm: Confirm | None,
+    on_progress: ProgressCallback | None,
+) -> RunResult:
+    recorder, config, script = _start(session, on_progress)
+    version_heads, rows = _read_state(session.connection)
+    order, batches = _rollback_order(script, version_heads, rows)
+    chosen = _select(script, order, batches, selection)
+    if not chosen:
+        return RunResult(session.shown_url, None, ())
+    chosen.reverse()
+    _check_rollback_targets(script, version_heads, chosen)
+    if confirm is not None and not fake:
+        _consent(session, f"roll back {len(chosen)} migration{'s' if len(chosen) > 1 else ''}", confirm)
+    steps = bridge.downgrade_steps(script, chosen)
+    by_batch = selection.step is None and selection.to is None and not selection.everything
+    shown_batch = batches[chosen[0]] if by_batch else None
+    recorder.on_progress(RunStarted(session.shown_url, shown_batch, len(steps), upgrade=False))
+    failed = _run(session, config, script, bridge.faked(steps) if fake else steps, recorder)
+    return RunResult(session.shown_url, shown_batch, tuple(recorder.done), failed)
+
+
+def _select(script: Any, order: list[str], batches: dict[str, int], selection: _Selection) -> list[str]:
+    """The applied revisions to undo, oldest first."""
+    if selection.to is not None:
+        revision = targets.resolve(script, selection.to)
+        if revision not in order:
+            (name,) = _names(script, (revision,))
+            raise UsageError(
+                f"{name} is not applied, so there is nothing to roll back to",
+                hint="see migrate:status for the applied migrations",
+            )
+        return order[order.index(revision) + 1 :]
+    if not order:
+        return []
+    if selection.everything:
+        return list(order)
+    if selection.step is not None:
+        return order[-selection.step :]
+    newest_batch = max(batches.values())
+    wanted = newest_batch if selection.batch is None else selection.batch
+    if wanted != newest_batch:
+        raise UsageError(
+            f"batch {wanted} is not the newest batch still applied (that is {newest_batch})",
+            hint="roll back the newer batches first, or use --step N",
+        )
+    return [revision for revision in order if batches[revision] == wanted]
+
+
+def reset(
+    settings: Settings,
+    *,
+    confirm: Confirm | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Roll back every applied migration, newest first."""
+    guard.refuse_if_prohibited(settings, "migrate:reset")
+    with _writing_session(settings) as session:
+        return _rollback(session, _Selection(everything=True), False, confirm, on_progress)
+
+
+def refresh(
+    settings: Settings,
+    *,
+    step: int | None = None,
+    confirm: Confirm | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> tuple[RunResult, RunResult | None]:
+    """Roll back everything (or the last `step` migrations), then migrate; no migrate after a failure."""
+    guard.refuse_if_prohibited(settings, "migrate:refresh")
+    with _writing_session(settings) as session:
+        selection = _Selection(step=step, everything=step is None)
+        undone = _rollback(session, selection, False, confirm, on_progress)
+        if undone.failed is not None:
+            return undone, None
+        return undone, _migrate(session, None, False, False, False, True, None, on_progress)
+
+
+def fresh(
+    settings: Settings,
+    *,
+    confirm: Confirm | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> FreshResult:
+    """Drop every object in the configured database or schema, then migrate from scratch."""
+    from project.wipe import drop_everything
+
+    guard.refuse_if_prohibited(settings, "migrate:fresh")
+    with _writing_session(settings) as session:
+        if confirm is not None:
+            _consent(session, "drop every table", confirm)
+        # Every migration is read before anything is dropped: a broken file stops fresh early.
+        _refuse_multiple_heads(bridge.load_script(bridge.make_config(settings)))
+        with session.connection.begin():
+            dropped = drop_everything(session.connection)
         if on_progress is not None:
-            recorder.on_progress = on_progress
-        config = bridge.make_config(settings, connection=session.connection, recorder=recorder)
-        script = bridge.load_script(config)
-        version_heads, rows = _read_state(session.connection)
-        order, batches = _rollback_order(script, version_heads, rows)
-        if not order:
-            return RunResult(session.shown_url, None, ())
-        newest_batch = max(batches.values())
-        if step is not None:
-            targets = order[-step:]
-        else:
-            wanted = newest_batch if batch is None else batch
-            if wanted != newest_batch:
-                raise UsageError(
-                    f"batch {wanted} is not the newest batch still applied (that is {newest_batch})",
-                    hint="roll back the newer batches first, or use --step N",
-                )
-            targets = [revision for revision in order if batches[revision] == wanted]
-        targets.reverse()
-        _check_rollback_targets(script, version_heads, targets)
-        steps = bridge.downgrade_steps(script, targets)
-        shown_batch = batches[targets[0]] if step is None else None
-        recorder.on_progress(RunStarted(session.shown_url, shown_batch, len(steps), upgrade=False))
-        failed = _run(session, config, script, steps, recorder)
-        return RunResult(session.shown_url, shown_batch, tuple(recorder.done), failed)
+            on_progress(dropped)
+        run = _migrate(session, None, False, False, False, True, None, on_progress)
+        return FreshResult(dropped, run)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One revision as Alembic users know it: id, parents, message, and where it sits."""
+
+    revision: str
+    parents: tuple[str, ...]
+    name: str
+    message: str
+    is_head: bool
+    is_merge: bool
+
+
+def history(settings: Settings) -> tuple[HistoryEntry, ...]:
+    """The revision graph, newest first; reads files only, never the database."""
+    script = bridge.load_script(bridge.make_config(settings))
+    heads = set(bridge.heads(script))
+    return tuple(
+        HistoryEntry(
+            file.revision,
+            file.down_revisions,
+            file.name,
+            file.message,
+            file.revision in heads,
+            len(file.down_revisions) > 1,
+        )
+        for file in reversed(bridge.ordered_files(script))
+    )
+
+
+@dataclass(frozen=True)
+class SqlResult:
+    name: str
+    upgrade: bool
+    statements: tuple[str, ...]
+
+
+def sql(settings: Settings, target: str, *, upgrade: bool = True) -> SqlResult:
+    """The SQL of one migration in Alembic's offline mode: no connection is opened."""
+    recorder = Recorder(pretend=True)
+    config = bridge.make_config(settings, recorder=recorder)
+    script = bridge.load_script(config)
+    revision = targets.resolve(script, target)
+    step = bridge.single_step(script, revision, upgrade=upgrade)
+    file = bridge.step_file(step)
+    start = ",".join(file.down_revisions) or None if upgrade else revision
+    config.output_buffer = _SqlCollector(recorder.captured_sql)
+    try:
+        bridge.run_steps(config, script, [step], as_sql=True, starting_rev=start)
+    except Exception as exc:
+        raise OperationFailed(
+            f"cannot render the SQL of {file.name} offline: {bridge.describe_error(exc)}",
+            hint="operations that need to read the database (e.g. SQLite batch ALTERs) have no "
+            "offline SQL; `migrate --pretend` shows what they run",
+        ) from exc
+    return SqlResult(file.name, upgrade, recorder.done[-1].sql or () if recorder.done else ())
 
 
 def make_migration(
@@ -385,6 +623,7 @@ def make_migration(
     name: str | None,
     *,
     empty: bool = False,
+    merge: bool = False,
 ) -> MakeResult:
     """Autogenerate one revision file from the models; write nothing when nothing changed."""
     from project.discovery import discover_models
@@ -392,6 +631,8 @@ def make_migration(
 
     message = migration_message(name) if name is not None else "auto"
     settings.migrations_dir.mkdir(parents=True, exist_ok=True)
+    if merge:
+        return _merge(settings, name)
     if empty:
         config = bridge.make_config(settings)
         _refuse_multiple_heads(bridge.load_script(config))
@@ -401,30 +642,102 @@ def make_migration(
     models = discover_models(settings.root, settings.model_packages)
     report: list[Change] = []
     with _session(settings) as session:
-        config = bridge.make_config(
-            settings,
-            connection=session.connection,
-            metadata=list(models.metadata),
-            autogenerate_report=report,
-            drop_empty=True,
-            derive_name=name is None,
-        )
-        script = bridge.load_script(config)
-        _refuse_multiple_heads(script)
-        version_heads, _ = _read_state(session.connection)
-        pending = bridge.upgrade_steps(script, "heads", version_heads)
-        if pending:
-            count = len(pending)
-            raise OperationFailed(
-                f"{count} migration{'s are' if count > 1 else ' is'} pending; run migrate first",
-                hint="make:migration compares the models with a database that is fully migrated",
-            )
-        try:
-            created = bridge.generate_revision(config, message, autogenerate=True)
-        finally:
-            if session.connection.in_transaction():
-                session.connection.rollback()
+        created = _autogenerate(session, models, message, report, derive_name=name is None)
     return MakeResult(_checked_path(created), tuple(report), models)
+
+
+def _autogenerate(
+    session: _Session,
+    models: DiscoveredModels,
+    message: str,
+    report: list[Change],
+    *,
+    derive_name: bool = False,
+    write: bool = True,
+) -> Any:
+    """Compare the models with a fully migrated database; `write=False` only fills the report."""
+    config = bridge.make_config(
+        session.settings,
+        connection=session.connection,
+        metadata=list(models.metadata),
+        autogenerate_report=report,
+        drop_empty=True,
+        derive_name=derive_name,
+        write=write,
+    )
+    script = bridge.load_script(config)
+    _refuse_multiple_heads(script)
+    version_heads, _ = _read_state(session.connection)
+    pending = bridge.upgrade_steps(script, "heads", version_heads)
+    if pending:
+        count = len(pending)
+        raise OperationFailed(
+            f"{count} migration{'s are' if count > 1 else ' is'} pending; run migrate first",
+            hint="make:migration compares the models with a database that is fully migrated",
+        )
+    try:
+        return bridge.generate_revision(config, message, autogenerate=True)
+    finally:
+        if session.connection.in_transaction():
+            session.connection.rollback()
+
+
+def _merge(settings: Settings, name: str | None) -> MakeResult:
+    """Write the migration that joins every head (after a git merge brought in two branches)."""
+    from project.naming import migration_message
+
+    with _writing_session(settings):
+        config = bridge.make_config(settings)
+        script = bridge.load_script(config)
+        heads = bridge.heads(script)
+        if len(heads) < 2:
+            raise UsageError(
+                "nothing to merge: the migration history has a single head",
+                hint="--merge is for when two branches both added a migration",
+            )
+        message = migration_message(name) if name is not None else "merge heads"
+        created = bridge.merge_heads(config, message)
+    return MakeResult(_checked_path(created), (), None)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """migrate:check: every problem found; `drift_checked` is false when the database was not at
+    head, since models can only be compared with a fully migrated database."""
+
+    database: str
+    problems: tuple[checks.Problem, ...]
+    drift_checked: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check(settings: Settings) -> CheckResult:
+    """The CI gate: one head, nothing pending, no applied file missing, models match migrations."""
+    from project import history
+    from project.discovery import discover_models
+    from project.revision_index import RevisionIndex
+
+    with _session(settings) as session:
+        script = bridge.load_script(bridge.make_config(settings))
+        version_heads, rows = _read_state(session.connection)
+        heads = bridge.heads(script)
+        index = RevisionIndex.load(settings.migrations_dir, settings.root)
+        rows_by_state = history.status_rows(index, version_heads, rows)
+        problems = [
+            *checks.multiple_heads(_names(script, heads)),
+            *checks.pending(row.name for row in rows_by_state if row.state == "Pending"),
+            *checks.missing_files(row.name for row in rows_by_state if row.state == "Missing"),
+        ]
+        drift_checked = not problems
+        if drift_checked:
+            models = discover_models(settings.root, settings.model_packages)
+            report: list[Change] = []
+            _autogenerate(session, models, "check", report, write=False)
+            problems += checks.drift(report)
+        return CheckResult(session.shown_url, tuple(problems), drift_checked)
 
 
 def _checked_path(created: Any) -> Path | None:

@@ -7,7 +7,8 @@ import unicodedata
 
 from project.errors import UsageError
 
-MAX_MESSAGE_LENGTH = 120
+# Also Alembic's truncate_slug_length: a message this short is never cut mid-word into `..._ver_`.
+MAX_MESSAGE_LENGTH = 60
 
 
 def migration_message(name: str) -> str:

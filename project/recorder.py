@@ -7,9 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from project import ledger
+
+if TYPE_CHECKING:
+    from project.wipe import Dropped
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class DumpLoaded:
     statements: int
 
 
-ProgressCallback = Callable[[StepDone | RunStarted | DumpLoaded], None]
+ProgressCallback = Callable[["StepDone | RunStarted | DumpLoaded | Dropped"], None]
 
 
 def checksum(path: Path) -> str:
@@ -50,7 +53,7 @@ def checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _ignore(_event: StepDone | RunStarted | DumpLoaded) -> None:
+def _ignore(_event: StepDone | RunStarted | DumpLoaded | Dropped) -> None:
     return None
 
 

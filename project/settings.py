@@ -11,6 +11,7 @@ from project.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///database.sqlite3"
 PROJECT_MARKERS = ("manage.py", "pyproject.toml")
+PRODUCTION = "production"
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,11 @@ class Settings:
     migrations_dir: Path = field(default=Path("migrations"))
     environment: str = "local"
     exclude_tables: tuple[str, ...] = ()
+    prohibit_destructive: bool = False
+
+    @property
+    def production(self) -> bool:
+        return self.environment == PRODUCTION
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -99,6 +105,9 @@ def resolve_settings(
     migrations = tool.get("migrations", "migrations")
     if not isinstance(migrations, str):
         raise ConfigError("[tool.manage] migrations must be a string")
+    prohibit = tool.get("prohibit_destructive", False)
+    if not isinstance(prohibit, bool):
+        raise ConfigError("[tool.manage] prohibit_destructive must be true or false")
     return Settings(
         root=project_root,
         database_url=url.strip(),
@@ -107,4 +116,5 @@ def resolve_settings(
         migrations_dir=(project_root / migrations).resolve(),
         environment=str(environment),
         exclude_tables=_string_tuple(tool.get("exclude_tables", []), "exclude_tables"),
+        prohibit_destructive=prohibit,
     )

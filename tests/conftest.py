@@ -170,7 +170,7 @@ def make_project(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> P
     return project
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 

@@ -44,7 +44,7 @@ def test_autocommit_block_migration_runs_in_a_batch(tmp_path: Path, monkeypatch:
         assert project.query("SELECT indexname FROM pg_indexes WHERE indexname = 'ix_alpha_label'")
         assert [rev for rev, _, _ in project.ledger()] == [first, "rev0002", "rev0003"]
         assert project.run("migrate:rollback").exit_code == 0
-        assert project.tables() == {"alembic_version", "manage_migrations"}
+        assert not {"alpha", "gamma"} & project.tables()
     finally:
         databases.close()
 

@@ -284,3 +284,64 @@ def test_hostile_names_are_slugged_inside_migrations(sqlite_project: Project) ->
     empty = sqlite_project.run("make:migration", "!!!")
     assert empty.exit_code == 2
     assert "has no letters or digits" in empty.output
+
+
+INDEXED_FK_MODEL = """
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+"""
+
+
+def test_dropping_a_table_with_an_indexed_foreign_key_rolls_back(project: Project) -> None:
+    project.write_model("users.py", USERS_MODEL)
+    project.make("create users")
+    assert project.run("migrate").exit_code == 0
+    project.write_model("invoices.py", INDEXED_FK_MODEL)
+    path = project.make("create invoices")
+    downgrade = path.read_text().split("def downgrade")[1]
+    assert "drop_index" not in downgrade  # MariaDB refuses to drop an index a foreign key needs
+
+    assert project.run("migrate").exit_code == 0
+    result = project.run("migrate:rollback")
+    assert result.exit_code == 0, result.output
+    assert "invoices" not in project.tables()
+
+
+EMAIL_LINE = "    email: Mapped[str | None] = mapped_column(String(200))\n"
+
+
+def test_derived_names_follow_laravel_and_django(project: Project) -> None:
+    project.write_model("users.py", USERS_MODEL)
+    project.write_model("invoices.py", INVOICES_MODEL)
+    assert project.make().name.endswith("_create_users_and_invoices_tables.py")
+    assert project.run("migrate").exit_code == 0
+
+    project.write_model("users.py", USERS_MODEL + EMAIL_LINE)
+    assert project.make().name.endswith("_add_email_to_users.py")
+    assert project.run("migrate").exit_code == 0
+
+    project.write_model("users.py", USERS_MODEL.replace("String(100)", "String(150)") + EMAIL_LINE)
+    assert project.make().name.endswith("_alter_users.py")
+    assert project.run("migrate").exit_code == 0
+
+    project.write_model("users.py", USERS_MODEL.replace("String(100)", "String(150)"))
+    assert project.make().name.endswith("_remove_email_from_users.py")
+
+
+def test_given_names_are_slugged_and_truncated_at_a_word(sqlite_project: Project) -> None:
+    sqlite_project.write_model("users.py", USERS_MODEL)
+    path = sqlite_project.make("Add Users-Table, with UPPER case & punctuation " + "very long " * 10)
+    slug = path.stem[len("2026_01_01_000000_") :]
+    assert slug.startswith("add_users_table_with_upper_case_punctuation_very_long")
+    assert re.fullmatch(r"[a-z0-9_]+", slug)
+    assert len(slug) <= 60
+    assert not slug.endswith("_") and not slug.endswith("_ver")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import USERS_MODEL, Project, fresh_database
+import sqlalchemy as sa
+from conftest import USERS_MODEL, Project, fresh_database, make_project
+from helpers import create_table_revision
 
 from project.settings import resolve_settings
 
@@ -110,3 +112,21 @@ def test_global_options_may_follow_the_command(sqlite_project: Project) -> None:
     )
     assert result.exit_code == 4
     assert "pw123456" not in result.output
+
+
+def test_mysql_and_mariadb_schemes_use_pymysql(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for url in fresh_database("mariadb", tmp_path):
+        project = make_project(tmp_path, url, monkeypatch)
+        create_table_revision(project.migrations, 1, "alpha", None)
+        plain = sa.make_url(url).set(drivername="mysql").render_as_string(hide_password=False)
+        for scheme in ("mysql", "mariadb"):
+            result = project.run("migrate:status", url=plain.replace("mysql://", f"{scheme}://", 1))
+            assert result.exit_code == 0, result.output
+            assert "0 ran, 1 pending." in result.stdout
+        migrated = project.run("migrate", url=plain.replace("mysql://", "mariadb://", 1))
+        assert migrated.exit_code == 0, migrated.output
+        assert (
+            f"Running migrations on mariadb://root@127.0.0.1:3306/{sa.make_url(url).database}"
+            in migrated.stdout
+        )
+        assert "alpha" in project.tables()

@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from alembic.autogenerate import renderers
 from alembic.operations import MigrateOperation, Operations, ops
 from sqlalchemy import Enum, MetaData
+
+from project.naming import migration_message
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,22 @@ def _add_enum_drops(container: ops.OpContainer, metadata: Iterable[MetaData]) ->
     container.ops = result
 
 
+def _skip_index_drops_of_dropped_tables(container: ops.OpContainer) -> None:
+    """Dropping a table drops its indexes; dropping them first fails on MariaDB when a foreign
+    key needs the index ("Cannot drop index ...: needed in a foreign key constraint")."""
+    dropped = {op.table_name for op in container.ops if isinstance(op, ops.DropTableOp)}
+    kept: list[MigrateOperation] = []
+    for operation in container.ops:
+        if isinstance(operation, ops.DropIndexOp) and operation.table_name in dropped:
+            continue
+        if isinstance(operation, ops.ModifyTableOps) and operation.table_name in dropped:
+            operation.ops = [op for op in operation.ops if not isinstance(op, ops.DropIndexOp)]
+            if not operation.ops:
+                continue
+        kept.append(operation)
+    container.ops = kept
+
+
 def _text(value: Any, dialect: Any) -> str:
     if value is None or value is False:
         return "none"
@@ -94,7 +113,16 @@ def _normalised_default(value: Any) -> str | None:
             text = text[1:-1].strip()
         if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
             text = text[1:-1]
-    return text
+    return _canonical_number(text)
+
+
+def _canonical_number(text: str) -> str:
+    """MariaDB reflects a NUMERIC(10, 2) default of 0 as 0.00: the same number, not a change."""
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return text
+    return str(number.normalize()) if number.is_finite() else text
 
 
 def _drop_false_default_changes(container: ops.OpContainer) -> None:
@@ -191,7 +219,9 @@ def directives_hook(
     report: list[Change] | None,
     drop_empty: bool,
     derive_name: bool = False,
+    write: bool = True,
 ) -> Any:
+    """Alembic's process_revision_directives: clean up, name, report; `write=False` only reports."""
     metadata = list(metadata)
 
     def process_revision_directives(context: Any, _revision: Any, directives: list[Any]) -> None:
@@ -204,12 +234,15 @@ def directives_hook(
             directives[:] = []
             return
         if derive_name:
-            script.message = suggested_name(script.upgrade_ops.ops)
+            script.message = migration_message(suggested_name(script.upgrade_ops.ops))
         for container in (*script.upgrade_ops_list, *script.downgrade_ops_list):
+            _skip_index_drops_of_dropped_tables(container)
             _add_enum_drops(container, metadata)
         if report is not None:
             for container in script.upgrade_ops_list:
                 report.extend(describe(container.ops, context.dialect))
+        if not write:
+            directives[:] = []
 
     return process_revision_directives
 

@@ -37,26 +37,34 @@ def run(context: Any) -> None:
     attributes = config.attributes
     settings: Settings = attributes.get("settings") or _plain_alembic_settings(config)
     recorder: Recorder = attributes.get("recorder") or Recorder()
+    from project.alembic_env.autogen import directives_hook
 
     with ExitStack() as stack:
         connection = attributes.get("connection")
         metadata = attributes.get("metadata")
-        if connection is None:
+        target: dict[str, Any] = {"connection": connection}
+        if connection is None and context.is_offline_mode():
+            # SQL only (migrate:sql, `alembic upgrade --sql`): the URL names the dialect.
+            url = database.parse_url(settings.database_url, settings.root)
+            target = {"url": url, "literal_binds": True}
+            dialect_name = url.get_backend_name()
+        elif connection is None:
             url = database.parse_url(settings.database_url, settings.root)
             engine = database.create_engine_for(url, application_name="alembic")
             stack.callback(engine.dispose)
             connection = stack.enter_context(database.connect(engine))
+            target = {"connection": connection}
             if metadata is None:  # like any env.py: models are imported for every command
                 found = discovery.discover_models(settings.root, settings.model_packages)
                 metadata = list(found.metadata)
-
-        from project.alembic_env.autogen import directives_hook
+        if connection is not None:
+            dialect_name = connection.dialect.name
 
         context.configure(
-            connection=connection,
+            **target,
             target_metadata=metadata,
             include_name=name_filter(settings),
-            render_as_batch=connection.dialect.name == "sqlite",
+            render_as_batch=dialect_name == "sqlite",
             compare_type=True,
             compare_server_default=True,
             transaction_per_migration=True,
@@ -66,6 +74,7 @@ def run(context: Any) -> None:
                 report=attributes.get("autogenerate_report"),
                 drop_empty=attributes.get("drop_empty", False),
                 derive_name=attributes.get("derive_name", False),
+                write=attributes.get("write", True),
             ),
         )
         recorder.restart_clock()

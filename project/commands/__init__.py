@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from project.console import Output
 
 if TYPE_CHECKING:
+    from project.guard import Confirm
     from project.settings import Settings
+
+Force = Annotated[
+    bool, typer.Option("--force", help="Skip the production confirmation (for deploy scripts).")
+]
 
 
 @dataclass
@@ -31,3 +37,16 @@ class AppState:
 
 def state(ctx: typer.Context) -> AppState:
     return ctx.ensure_object(AppState)
+
+
+def confirmer(app: AppState, force: bool) -> Confirm:
+    """How a destructive command gets its yes: --force, a terminal prompt, or (no TTY) a refusal."""
+
+    def confirm(question: str) -> bool:
+        if force:
+            return True
+        if not sys.stdin.isatty():
+            return False
+        return app.output.confirm(question)
+
+    return confirm

@@ -18,13 +18,16 @@ def command(
     empty: Annotated[
         bool, typer.Option("--empty", help="Write a blank migration to fill in by hand.")
     ] = False,
+    merge: Annotated[
+        bool, typer.Option("--merge", help="Write the migration that merges several heads.")
+    ] = False,
 ) -> None:
     """Create a migration from model changes (autogenerate)."""
     from project import migrator
 
     app = state(ctx)
     settings = app.settings()
-    result = migrator.make_migration(settings, name, empty=empty)
+    result = migrator.make_migration(settings, name, empty=empty, merge=merge)
     if result.models is not None:
         app.output.discovered(result.models.modules, result.models.table_names)
     app.output.changes(result.changes)

@@ -1,4 +1,4 @@
-"""`migrate`: apply every pending migration."""
+"""`migrate`: apply pending migrations (all of them, or up to a target)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ from typing import Annotated
 
 import typer
 
-from project.commands import state
+from project.commands import Force, confirmer, state
 
 
 def command(
     ctx: typer.Context,
+    target: Annotated[
+        str | None,
+        typer.Argument(help="Apply up to and including this migration (revision id, name prefix, head)."),
+    ] = None,
     step: Annotated[bool, typer.Option("--step", help="Give each migration its own batch.")] = False,
     pretend: Annotated[
         bool, typer.Option("--pretend", help="Print the SQL each migration would run; change nothing.")
@@ -18,6 +22,11 @@ def command(
     no_dump: Annotated[
         bool, typer.Option("--no-dump", help="Do not load the schema dump into an empty database.")
     ] = False,
+    fake: Annotated[
+        bool,
+        typer.Option("--fake", help="Record the migrations as applied without running them."),
+    ] = False,
+    force: Force = False,
 ) -> None:
     """Run every pending migration as one batch."""
     from project import migrator
@@ -25,11 +34,14 @@ def command(
     app = state(ctx)
     result = migrator.migrate(
         app.settings(),
+        target=target,
+        fake=fake,
         batch_per_step=step,
         pretend=pretend,
         use_dump=not no_dump,
+        confirm=confirmer(app, force),
         on_progress=app.output.progress,
     )
-    app.output.run_finished(result, verb="applied", nothing="Nothing to migrate.")
+    app.output.run_finished(result, verb="faked" if fake else "applied", nothing="Nothing to migrate.")
     if result.failed is not None:
         raise typer.Exit(1)

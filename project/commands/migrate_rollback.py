@@ -1,4 +1,4 @@
-"""`migrate:rollback`: undo the last batch (or the last N migrations)."""
+"""`migrate:rollback`: undo the last batch (or the last N migrations, or back to a target)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from project.commands import state
+from project.commands import Force, confirmer, state
 
 
 def command(
@@ -19,15 +19,32 @@ def command(
         int | None,
         typer.Option("--batch", min=1, help="Roll back batch N; it must be the newest one."),
     ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Roll back until this migration is the newest applied one."),
+    ] = None,
+    fake: Annotated[
+        bool, typer.Option("--fake", help="Unrecord the migrations without running their downgrade.")
+    ] = False,
+    force: Force = False,
 ) -> None:
     """Roll back the last batch of migrations."""
     from project import migrator
     from project.errors import UsageError
 
-    if step is not None and batch is not None:
-        raise UsageError("--step and --batch cannot be used together")
+    if sum(option is not None for option in (step, batch, to)) > 1:
+        raise UsageError("--step, --batch and --to cannot be used together")
     app = state(ctx)
-    result = migrator.rollback(app.settings(), step=step, batch=batch, on_progress=app.output.progress)
-    app.output.run_finished(result, verb="rolled back", nothing="Nothing to rollback.")
+    result = migrator.rollback(
+        app.settings(),
+        step=step,
+        batch=batch,
+        to=to,
+        fake=fake,
+        confirm=confirmer(app, force),
+        on_progress=app.output.progress,
+    )
+    verb = "unrecorded" if fake else "rolled back"
+    app.output.run_finished(result, verb=verb, nothing="Nothing to rollback.")
     if result.failed is not None:
         raise typer.Exit(1)

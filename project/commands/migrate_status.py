@@ -15,12 +15,16 @@ def command(
         bool,
         typer.Option("--pending", help="List only pending migrations; exit 1 if there are any."),
     ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (keys in README).")] = False,
 ) -> None:
     """Show the status of each migration."""
     from project import history
 
     app = state(ctx)
     result = history.status(app.settings())
-    app.output.status(result, only_pending=pending)
+    if as_json:
+        app.output.status_json(result)
+    else:
+        app.output.status(result, only_pending=pending)
     if pending and result.count("Pending"):
         raise typer.Exit(1)

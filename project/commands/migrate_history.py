@@ -1,0 +1,15 @@
+"""`migrate:history`: the revision graph with ids and parents, for people who know Alembic."""
+
+from __future__ import annotations
+
+import typer
+
+from project.commands import state
+
+
+def command(ctx: typer.Context) -> None:
+    """List revision ids and parents, newest first."""
+    from project import migrator
+
+    app = state(ctx)
+    app.output.history(migrator.history(app.settings()))

@@ -1,0 +1,21 @@
+"""`migrate:sql`: print the SQL of one migration without touching the database (Django's sqlmigrate)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from project.commands import state
+
+
+def command(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="The migration: revision id or file name prefix.")],
+    down: Annotated[bool, typer.Option("--down", help="Print its downgrade instead.")] = False,
+) -> None:
+    """Print the SQL of one migration (no connection)."""
+    from project import migrator
+
+    app = state(ctx)
+    app.output.sql(migrator.sql(app.settings(), target, upgrade=not down))

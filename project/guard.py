@@ -1,0 +1,51 @@
+"""The production guard (Laravel's ConfirmableTrait): destructive work needs consent where data matters."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from project.errors import Refused
+from project.settings import PRODUCTION
+
+if TYPE_CHECKING:
+    from project.settings import Settings
+
+DROPS = re.compile(r"\.drop_(table|column)\(|\bDROP\s+(TABLE|COLUMN)\b", re.IGNORECASE)
+
+Confirm = Callable[[str], bool]
+"""Asks the user a yes/no question; the CLI answers it from a terminal, from --force, or refuses."""
+
+
+def drops_data(upgrade_source: str) -> bool:
+    """Whether a migration's upgrade() drops a table or a column (op calls or raw SQL)."""
+    return DROPS.search(upgrade_source) is not None
+
+
+def refuse_if_prohibited(settings: Settings, action: str) -> None:
+    """`prohibit_destructive = true` forbids the command outright, --force or not."""
+    if settings.prohibit_destructive:
+        raise Refused(
+            f"{action} is prohibited in this project",
+            hint="[tool.manage] prohibit_destructive = true forbids destructive commands",
+        )
+
+
+def require_consent(settings: Settings, recorded: str | None, action: str, confirm: Confirm) -> None:
+    """Ask before destructive work on a production database; refuse when the answer is not yes.
+
+    A database counts as production when this run is (APP_ENV / [tool.manage] environment) or when
+    the last run that migrated it recorded production, so a laptop pointed at it is guarded too.
+    """
+    if settings.production:
+        where = "in the production environment"
+    elif recorded == PRODUCTION:
+        where = "on a database last migrated in production"
+    else:
+        return
+    if not confirm(f"{action} {where}: are you sure?"):
+        raise Refused(
+            f"refused to {action} {where} without confirmation; the database was not touched",
+            hint="confirm on a terminal, or pass --force",
+        )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from argparse import Namespace
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,6 +152,32 @@ def step_file(step: MigrationStep) -> MigrationFile:
     return as_file(step.revision)
 
 
+def runs_outside_transaction(step: MigrationStep) -> bool:
+    """A migration file opts out of its transaction with a module-level `transactional = False`."""
+    return getattr(step.revision.module, "transactional", True) is False
+
+
+def _in_autocommit_block(function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from alembic import op
+
+        with op.get_context().autocommit_block():
+            return function(*args, **kwargs)
+
+    return run
+
+
+def _run_declared_steps_outside_transactions(steps: list[MigrationStep]) -> None:
+    """Alembic's own escape hatch, applied for the migration: its whole body in autocommit_block()."""
+    for step in steps:
+        module = step.revision.module
+        if runs_outside_transaction(step) and not getattr(module, "_outside_transaction", False):
+            module.upgrade = _in_autocommit_block(module.upgrade)
+            module.downgrade = _in_autocommit_block(module.downgrade)
+            module._outside_transaction = True
+
+
 def run_steps(
     config: Config,
     script: ScriptDirectory,
@@ -160,6 +187,8 @@ def run_steps(
     starting_rev: str | None = None,
 ) -> None:
     """Run the given steps in one Alembic environment run (env.py reads config.attributes)."""
+    if not as_sql:
+        _run_declared_steps_outside_transactions(steps)
 
     def planned_steps(_current: Any, _context: Any) -> list[MigrationStep]:
         return steps

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from typing import Annotated, Any
@@ -14,6 +15,8 @@ from project.commands import (
     AppState,
     make_migration,
     migrate,
+    migrate_rehash,
+    migrate_resolve,
     migrate_rollback,
     migrate_status,
     state,
@@ -22,7 +25,7 @@ from project.console import Output
 from project.errors import ManageError
 
 GLOBAL_FLAGS = frozenset({"--traceback", "-q", "--quiet", "-v", "--verbose"})
-GLOBAL_VALUE_OPTIONS = frozenset({"--database-url"})
+GLOBAL_VALUE_OPTIONS = frozenset({"--database-url", "--lock-timeout"})
 INTERRUPTED = 130
 
 
@@ -132,20 +135,38 @@ def global_options(
     show_traceback: Annotated[
         bool, typer.Option("--traceback", help="Show the Python traceback of an error.")
     ] = False,
+    lock_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--lock-timeout",
+            min=0,
+            help="Seconds to wait for another migrate/rollback to finish (default 60).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     app_state = state(ctx)
     app_state.database_url = database_url
     app_state.quiet = quiet
     app_state.verbose = verbose
     app_state.traceback = show_traceback
+    app_state.lock_timeout = lock_timeout
     app_state.output = Output(quiet=quiet, verbose=verbose)
 
 
 app.command("migrate")(migrate.command)
 app.command("migrate:rollback")(migrate_rollback.command)
 app.command("migrate:status")(migrate_status.command)
+app.command("migrate:resolve")(migrate_resolve.command)
+app.command("migrate:rehash")(migrate_rehash.command)
 app.command("make:migration")(make_migration.command)
 
 
+def _interrupt(_signum: int, _frame: Any) -> None:
+    """SIGTERM (a deploy tool stopping us) is handled like Ctrl-C: roll back, release, report."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
     app(prog_name="manage.py", args=sys.argv[1:])

@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from project.errors import ManageError
-    from project.migrator import FailedStep, RunResult, StatusResult
-    from project.recorder import RunStarted, StepDone
+    from project.history import EditedMigration
+    from project.migrator import Accepted, FailedStep, Resolved, RunResult, StatusResult
+    from project.recorder import LockWaiting, RunStarted, StepDone
 
 THEME = Theme(
     {
@@ -30,6 +31,7 @@ THEME = Theme(
         "destructive": "bold red",
         "pending": "yellow",
         "missing": "bold red",
+        "warning": "bold yellow",
         "error": "bold red",
         "hint": "cyan",
     }
@@ -37,7 +39,7 @@ THEME = Theme(
 MAX_LINE_WIDTH = 110
 PIPED_WIDTH = 200
 SYMBOL_STYLES = {"+": "add", "~": "alter", "-": "drop"}
-STATE_STYLES = {"Ran": "done", "Pending": "pending", "Missing": "missing"}
+STATE_STYLES = {"Ran": "done", "Pending": "pending", "Missing": "missing", "Failed": "fail"}
 
 
 class Output:
@@ -65,13 +67,23 @@ class Output:
 
     # migrate / rollback
 
-    def progress(self, event: StepDone | RunStarted) -> None:
-        from project.recorder import RunStarted
+    def progress(self, event: StepDone | RunStarted | LockWaiting) -> None:
+        from project.recorder import LockWaiting, RunStarted
 
-        if isinstance(event, RunStarted):
+        if isinstance(event, LockWaiting):
+            self.lock_waiting(event)
+        elif isinstance(event, RunStarted):
             self.run_started(event)
         else:
             self.step_done(event)
+
+    def lock_waiting(self, event: LockWaiting) -> None:
+        """On stderr: stdout stays the run's own story ("Nothing to migrate." once the wait ends)."""
+        if not self.quiet:
+            self.err.print(
+                Text(f"  Waiting up to {event.timeout:g} s for the migration lock held by {event.holder}"),
+                soft_wrap=True,
+            )
 
     def run_started(self, event: RunStarted) -> None:
         if event.pretend:
@@ -104,7 +116,20 @@ class Output:
         line.append(label, style=style)
         self.say(line)
 
+    def edited(self, edited: Iterable[EditedMigration]) -> None:
+        """Applied migrations changed since they ran: a warning each, with the way to accept them."""
+        for item in edited:
+            self.err.print(
+                Text(
+                    f"warning: {item.name} was edited after it ran (checksum changed); review it, then run "
+                    f"`python manage.py migrate:rehash {item.revision}`",
+                    style="warning",
+                ),
+                soft_wrap=True,
+            )
+
     def run_finished(self, result: RunResult, verb: str, nothing: str) -> None:
+        self.edited(result.edited)
         if result.nothing_to_do:
             self.result_line(nothing)
             return
@@ -123,7 +148,17 @@ class Output:
         self.say("")
         self.err.print(Text(f"error: {failed.name} failed: {failed.error}", style="error"))
         where = ", ".join(failed.at_names) if failed.at_names else "no migration (empty history)"
-        if failed.transactional:
+        if failed.outside_transaction:
+            self.err.print(
+                Text(
+                    f"{failed.name} ran outside a transaction, so what it did before the error stays; "
+                    f"it is recorded as failed and migrate refuses to run until you inspect the database, "
+                    f"undo or finish its work, and run `python manage.py migrate:resolve {failed.revision}`. "
+                    f"The database is at {where}."
+                ),
+                soft_wrap=True,
+            )
+        elif failed.transactional:
             self.err.print(
                 Text(
                     f"{failed.name} was rolled back; {_plural(applied, 'migration')} {verb} "
@@ -152,7 +187,7 @@ class Output:
         for row in rows:
             table.add_row(
                 Text(row.name),
-                Text(row.state, style=STATE_STYLES.get(row.state)),
+                Text(row.state + (", edited" if row.edited else ""), style=STATE_STYLES.get(row.state)),
                 str(row.batch) if row.batch is not None else "",
                 row.applied_at.strftime("%Y-%m-%d %H:%M:%S") if row.applied_at else "",
                 f"{row.duration_ms:.0f} ms" if row.duration_ms is not None else "",
@@ -160,9 +195,27 @@ class Output:
         if not self.quiet:
             self.out.print(table)
         parts = [f"{result.count('Ran')} ran", f"{result.count('Pending')} pending"]
-        if result.count("Missing"):
-            parts.append(f"{result.count('Missing')} missing")
+        for state in ("Failed", "Missing"):
+            if result.count(state):
+                parts.append(f"{result.count(state)} {state.lower()}")
+        edited = sum(1 for row in result.rows if row.edited)
+        if edited:
+            parts.append(
+                f"{edited} edited since it ran" if edited == 1 else f"{edited} edited since they ran"
+            )
         self.result_line(", ".join(parts) + ".")
+
+    def accepted(self, result: Accepted) -> None:
+        if not result.migrations:
+            self.result_line("No edited migrations.")
+            return
+        for item in result.migrations:
+            self.say(Text(f"  {item.name}: checksum {item.stored[:12]} -> {item.current[:12]}"))
+        count = len(result.migrations)
+        self.result_line(f"  Accepted the current file of {_plural(count, 'migration')}.")
+
+    def resolved(self, result: Resolved) -> None:
+        self.result_line(f"  {result.name} is no longer marked as failed; run migrate to apply it again.")
 
     # make:migration
 

@@ -14,6 +14,15 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
 
 CONNECT_TIMEOUT_SECONDS = 5
+# How often the server checks that a client running a long statement is still there, so a
+# killed migrate releases its locks within seconds (PostgreSQL 14+).
+CLIENT_CHECK_INTERVAL = "1s"
+POSTGRES_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 SECRET_QUERY_KEYS = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
 USERINFO_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 
@@ -93,9 +102,12 @@ def create_engine_for(url: URL, application_name: str = "manage.py") -> Engine:
         connect_args = {
             "connect_timeout": CONNECT_TIMEOUT_SECONDS,
             "application_name": application_name,
+            **POSTGRES_KEEPALIVES,
         }
     elif backend in ("mysql", "mariadb"):
         connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    # Values given in the URL's query string win over these defaults.
+    connect_args = {key: value for key, value in connect_args.items() if key not in url.query}
     try:
         engine = create_engine(url, connect_args=connect_args)
     except NoSuchModuleError as exc:
@@ -115,6 +127,16 @@ def create_engine_for(url: URL, application_name: str = "manage.py") -> Engine:
         @event.listens_for(engine, "begin")
         def _emit_begin(connection) -> None:
             connection.exec_driver_sql("BEGIN")
+
+    if backend == "postgresql":
+
+        @event.listens_for(engine, "connect")
+        def _notice_dead_clients(dbapi_connection, _record) -> None:
+            if getattr(dbapi_connection, "server_version", 0) >= 140000:
+                cursor = dbapi_connection.cursor()
+                cursor.execute(f"SET client_connection_check_interval = '{CLIENT_CHECK_INTERVAL}'")
+                cursor.close()
+                dbapi_connection.commit()
 
     return engine
 

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from project import alembic_bridge as bridge
-from project import database, ledger
-from project.errors import HistoryError, OperationFailed, UsageError
-from project.recorder import ProgressCallback, Recorder, RunStarted, StepDone
+from project import database, ledger, locks
+from project.errors import HistoryError, Interrupted, OperationFailed, UsageError
+from project.history import EditedMigration, edited_migrations, history_problem
+from project.recorder import LockWaiting, ProgressCallback, Recorder, RunStarted, StepDone
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection
@@ -34,6 +35,7 @@ class FailedStep:
     at_revisions: tuple[str, ...]
     at_names: tuple[str, ...]
     transactional: bool
+    outside_transaction: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class RunResult:
     steps: tuple[StepDone, ...]
     failed: FailedStep | None = None
     pretend: bool = False
+    edited: tuple[EditedMigration, ...] = ()
 
     @property
     def nothing_to_do(self) -> bool:
@@ -55,16 +58,18 @@ class RunResult:
 class StatusRow:
     name: str
     revision: str
-    state: str  # "Ran", "Pending" or "Missing"
+    state: str  # "Ran", "Pending", "Failed" or "Missing"
     batch: int | None = None
     applied_at: datetime | None = None
     duration_ms: float | None = None
+    edited: bool = False
 
 
 @dataclass(frozen=True)
 class StatusResult:
     database: str
     rows: tuple[StatusRow, ...]
+    problem: HistoryError | None = None
 
     def count(self, state: str) -> int:
         return sum(1 for row in self.rows if row.state == state)
@@ -104,9 +109,20 @@ def _session(settings: Settings) -> Iterator[_Session]:
 
 
 @contextmanager
-def _writing_session(settings: Settings) -> Iterator[_Session]:
-    """The session of every command that changes the schema: the one place to serialise them."""
-    with _session(settings) as session:
+def _writing_session(settings: Settings, on_progress: ProgressCallback | None = None) -> Iterator[_Session]:
+    """The session of every command that changes the schema: the one place to serialise them.
+
+    The lock is taken before the session reads any state, so a process that waited for another
+    one sees what that one did (typically: nothing left to migrate).
+    """
+    url = database.parse_url(settings.database_url, settings.root)
+
+    def waiting(holder: str) -> None:
+        if on_progress is not None:
+            on_progress(LockWaiting(holder, settings.lock_timeout))
+
+    shown = database.display_url(url, settings.root)
+    with locks.migration_lock(url, settings.lock_timeout, waiting, shown), _session(settings) as session:
         yield session
 
 
@@ -116,6 +132,33 @@ def _read_state(connection: Connection) -> tuple[tuple[str, ...], list[ledger.Le
         return ledger.read_version_heads(connection), ledger.read_ledger(connection)
     finally:
         connection.rollback()
+
+
+def _read_failures(connection: Connection) -> list[ledger.FailureRow]:
+    try:
+        return ledger.read_failures(connection)
+    finally:
+        connection.rollback()
+
+
+def _check_history(script: Any, version_heads: tuple[str, ...], rows: list[ledger.LedgerRow]) -> None:
+    problem = history_problem(script, version_heads, rows)
+    if problem is not None:
+        raise problem
+
+
+def _refuse_unresolved_failures(connection: Connection) -> None:
+    """A migration that failed outside a transaction left unknown state: a person must look first."""
+    failures = _read_failures(connection)
+    if not failures:
+        return
+    failure = failures[0]
+    raise HistoryError(
+        f"{failure.name} failed outside a transaction ({failure.error}); "
+        "what it did before the error was not rolled back",
+        hint=f"inspect the objects it creates or changes, undo or finish its work by hand, then run "
+        f"`python manage.py migrate:resolve {failure.revision}`",
+    )
 
 
 def _names(script: Any, revisions: tuple[str, ...]) -> tuple[str, ...]:
@@ -145,21 +188,38 @@ def _run(
     """Run steps; on failure say which one failed and where the database now stands."""
     try:
         bridge.run_steps(config, script, steps)
+    except KeyboardInterrupt:
+        failed_step = steps[len(recorder.done)]
+        if session.connection.in_transaction():
+            session.connection.rollback()
+        heads, _ = _read_state(session.connection)
+        where = ", ".join(_names(script, heads)) or "no migration (empty history)"
+        done = len(recorder.done)
+        raise Interrupted(
+            f"interrupted during {bridge.step_file(failed_step).name}, which was rolled back; "
+            f"{done} migration{'' if done == 1 else 's'} finished before it. The database is at {where}.",
+        ) from None
     except Exception as exc:
         failed_step = steps[len(recorder.done)]
         failed_file = bridge.step_file(failed_step)
         duration = recorder.elapsed_ms()
         if session.connection.in_transaction():
             session.connection.rollback()
+        error = database.scrub(bridge.describe_error(exc), session.url)
+        outside = bridge.runs_outside_transaction(failed_step)
+        if outside:
+            with session.connection.begin():
+                ledger.record_failure(session.connection, failed_file.revision, failed_file.name, error)
         heads, _ = _read_state(session.connection)
         return FailedStep(
             name=failed_file.name,
             revision=failed_file.revision,
-            error=database.scrub(bridge.describe_error(exc), session.url),
+            error=error,
             duration_ms=duration,
             at_revisions=heads,
             at_names=_names(script, heads),
-            transactional=session.transactional,
+            transactional=session.transactional and not outside,
+            outside_transaction=outside,
         )
     return None
 
@@ -172,29 +232,34 @@ def migrate(
     on_progress: ProgressCallback | None = None,
 ) -> RunResult:
     """Apply every pending migration as one batch, one transaction per migration."""
-    with _writing_session(settings) as session:
+    with _writing_session(settings, on_progress) as session:
         recorder = Recorder(batch_per_step=batch_per_step, pretend=pretend)
         if on_progress is not None:
             recorder.on_progress = on_progress
         config = bridge.make_config(settings, connection=session.connection, recorder=recorder)
         script = bridge.load_script(config)
         version_heads, rows = _read_state(session.connection)
+        _check_history(script, version_heads, rows)
         _refuse_multiple_heads(script)
+        _refuse_unresolved_failures(session.connection)
+        edited = edited_migrations(script, rows)
         steps = bridge.upgrade_steps(script, "heads", version_heads)
         recorder.batch = ledger.next_batch(rows)
         if not steps:
-            return RunResult(session.shown_url, None, ())
+            return RunResult(session.shown_url, None, (), edited=edited)
         recorder.on_progress(
             RunStarted(session.shown_url, recorder.batch, len(steps), upgrade=True, pretend=pretend)
         )
         if pretend:
             _pretend(session, config, script, steps, version_heads)
-            return RunResult(session.shown_url, recorder.batch, tuple(recorder.done), pretend=True)
+            return RunResult(
+                session.shown_url, recorder.batch, tuple(recorder.done), pretend=True, edited=edited
+            )
         with session.connection.begin():
             ledger.ensure_ledger(session.connection)
         batch = recorder.batch
         failed = _run(session, config, script, steps, recorder)
-        return RunResult(session.shown_url, batch, tuple(recorder.done), failed)
+        return RunResult(session.shown_url, batch, tuple(recorder.done), failed, edited=edited)
 
 
 def _pretend(
@@ -208,7 +273,7 @@ def _pretend(
     from sqlalchemy import event
 
     recorder: Recorder = config.attributes["recorder"]
-    if not session.transactional:
+    if not session.transactional or any(bridge.runs_outside_transaction(step) for step in steps):
         config.output_buffer = _SqlCollector(recorder.captured_sql)
         starting = ",".join(version_heads) or None
         bridge.run_steps(config, script, steps, as_sql=True, starting_rev=starting)
@@ -238,7 +303,7 @@ CATALOG_MARKERS = ("pg_catalog", "information_schema", "sqlite_master", "sqlite_
 def _is_bookkeeping(statement: str) -> bool:
     """Version-table writes and the reflection queries Alembic runs are not the migration's SQL."""
     lowered = statement.lstrip().lower()
-    if ledger.VERSION_TABLE in lowered or ledger.LEDGER_TABLE in lowered:
+    if any(table in lowered for table in ledger.TOOL_TABLES):
         return True
     if lowered.startswith(("pragma", "begin")):
         return True
@@ -300,13 +365,15 @@ def rollback(
     on_progress: ProgressCallback | None = None,
 ) -> RunResult:
     """Undo the last batch, the last `step` migrations, or batch `batch` if it is the newest."""
-    with _writing_session(settings) as session:
+    with _writing_session(settings, on_progress) as session:
         recorder = Recorder()
         if on_progress is not None:
             recorder.on_progress = on_progress
         config = bridge.make_config(settings, connection=session.connection, recorder=recorder)
         script = bridge.load_script(config)
         version_heads, rows = _read_state(session.connection)
+        _check_history(script, version_heads, rows)
+        _refuse_unresolved_failures(session.connection)
         order, batches = _rollback_order(script, version_heads, rows)
         if not order:
             return RunResult(session.shown_url, None, ())
@@ -336,9 +403,12 @@ def status(settings: Settings) -> StatusResult:
         config = bridge.make_config(settings)
         script = bridge.load_script(config)
         version_heads, rows = _read_state(session.connection)
+        failed = {failure.revision for failure in _read_failures(session.connection)}
+        edited = {migration.revision for migration in edited_migrations(script, rows)}
         files = bridge.ordered_files(script)
         known = {file.revision for file in files}
         ledger_rows = {row.revision: row for row in rows}
+        problem = history_problem(script, version_heads, rows)
         applied = bridge.applied_revisions(script, [h for h in version_heads if h in known])
         applied |= {revision for revision in ledger_rows if revision in known}
 
@@ -346,23 +416,86 @@ def status(settings: Settings) -> StatusResult:
         for file in files:
             row = ledger_rows.get(file.revision)
             if file.revision not in applied:
-                result.append(StatusRow(file.name, file.revision, "Pending"))
+                state = "Failed" if file.revision in failed else "Pending"
+                result.append(StatusRow(file.name, file.revision, state))
             else:
-                result.append(_ran_row(file.name, file.revision, "Ran", row))
+                result.append(_ran_row(file.name, file.revision, "Ran", row, file.revision in edited))
         for revision in version_heads:
             if revision not in known and revision not in ledger_rows:
-                result.append(StatusRow(revision, revision, "Missing"))
+                result.append(StatusRow(str(revision), str(revision), "Missing"))
         for row in rows:
             if row.revision not in known:
                 result.append(_ran_row(row.name, row.revision, "Missing", row))
-        return StatusResult(session.shown_url, tuple(result))
+        return StatusResult(session.shown_url, tuple(result), problem)
 
 
-def _ran_row(name: str, revision: str, state: str, row: ledger.LedgerRow | None) -> StatusRow:
+def _ran_row(
+    name: str, revision: str, state: str, row: ledger.LedgerRow | None, edited: bool = False
+) -> StatusRow:
     if row is None:
-        return StatusRow(name, revision, state)
+        return StatusRow(name, revision, state, edited=edited)
     applied_at = row.applied_at.replace(tzinfo=UTC).astimezone() if row.applied_at else None
-    return StatusRow(name, revision, state, row.batch, applied_at, row.duration_ms)
+    return StatusRow(name, revision, state, row.batch, applied_at, row.duration_ms, edited)
+
+
+def checksum_mismatches(settings: Settings) -> tuple[EditedMigration, ...]:
+    """Applied migrations whose file changed since it ran (for migrate:check); reads only."""
+    with _session(settings) as session:
+        script = bridge.load_script(bridge.make_config(settings))
+        _, rows = _read_state(session.connection)
+        return edited_migrations(script, rows)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    database: str
+    migrations: tuple[EditedMigration, ...]
+
+
+def accept_checksums(
+    settings: Settings, wanted: tuple[str, ...] = (), on_progress: ProgressCallback | None = None
+) -> Accepted:
+    """Store the current checksum of edited migrations (all, or the named ones) after review."""
+    with _writing_session(settings, on_progress) as session:
+        script = bridge.load_script(bridge.make_config(settings))
+        _, rows = _read_state(session.connection)
+        edited = edited_migrations(script, rows)
+        if wanted:
+            by_key = {key: item for item in edited for key in (item.revision, item.name)}
+            unknown = [name for name in wanted if name not in by_key]
+            if unknown:
+                raise UsageError(
+                    f"{unknown[0]} is not an applied migration whose file was edited",
+                    hint="migrate:status marks edited migrations; give a revision id or a file name",
+                )
+            edited = tuple(dict.fromkeys(by_key[name] for name in wanted))
+        with session.connection.begin():
+            for item in edited:
+                ledger.update_checksum(session.connection, item.revision, item.current)
+        return Accepted(session.shown_url, edited)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    database: str
+    name: str
+    revision: str
+
+
+def resolve_failure(settings: Settings, wanted: str, on_progress: ProgressCallback | None = None) -> Resolved:
+    """Forget a failure recorded outside a transaction, after a person has repaired the database."""
+    with _writing_session(settings, on_progress) as session:
+        failures = _read_failures(session.connection)
+        match = next((f for f in failures if wanted in (f.revision, f.name)), None)
+        if match is None:
+            recorded = ", ".join(f.revision for f in failures) or "none"
+            raise UsageError(
+                f"no failed migration {wanted} is recorded (recorded: {recorded})",
+                hint="migrate:status marks failed migrations as Failed",
+            )
+        with session.connection.begin():
+            ledger.clear_failure(session.connection, match.revision)
+        return Resolved(session.shown_url, match.name, match.revision)
 
 
 def make_migration(
@@ -396,7 +529,8 @@ def make_migration(
         )
         script = bridge.load_script(config)
         _refuse_multiple_heads(script)
-        version_heads, _ = _read_state(session.connection)
+        version_heads, rows = _read_state(session.connection)
+        _check_history(script, version_heads, rows)
         pending = bridge.upgrade_steps(script, "heads", version_heads)
         if pending:
             count = len(pending)

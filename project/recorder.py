@@ -34,7 +34,15 @@ class RunStarted:
     pretend: bool = False
 
 
-ProgressCallback = Callable[[StepDone | RunStarted], None]
+@dataclass(frozen=True)
+class LockWaiting:
+    """Another process holds the migration lock; announced once before waiting for it."""
+
+    holder: str
+    timeout: float
+
+
+ProgressCallback = Callable[[StepDone | RunStarted | LockWaiting], None]
 
 
 def checksum(path: Path) -> str:
@@ -42,7 +50,7 @@ def checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _ignore(_event: StepDone | RunStarted) -> None:
+def _ignore(_event: StepDone | RunStarted | LockWaiting) -> None:
     return None
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from project.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///database.sqlite3"
+DEFAULT_LOCK_TIMEOUT = 60.0
 PROJECT_MARKERS = ("manage.py", "pyproject.toml")
 
 
@@ -22,6 +23,7 @@ class Settings:
     migrations_dir: Path = field(default=Path("migrations"))
     environment: str = "local"
     exclude_tables: tuple[str, ...] = ()
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -77,6 +79,7 @@ def resolve_settings(
     database_url: str | None = None,
     root: Path | None = None,
     environ: dict[str, str] | None = None,
+    lock_timeout: float | None = None,
 ) -> Settings:
     """Merge every source of settings, highest precedence first."""
     project_root = (root or find_project_root()).resolve()
@@ -99,6 +102,10 @@ def resolve_settings(
     migrations = tool.get("migrations", "migrations")
     if not isinstance(migrations, str):
         raise ConfigError("[tool.manage] migrations must be a string")
+    if lock_timeout is None:
+        lock_timeout = tool.get("lock_timeout", DEFAULT_LOCK_TIMEOUT)
+    if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, int | float) or lock_timeout < 0:
+        raise ConfigError("[tool.manage] lock_timeout must be a number of seconds (0 or more)")
     return Settings(
         root=project_root,
         database_url=url.strip(),
@@ -107,4 +114,5 @@ def resolve_settings(
         migrations_dir=(project_root / migrations).resolve(),
         environment=str(environment),
         exclude_tables=_string_tuple(tool.get("exclude_tables", []), "exclude_tables"),
+        lock_timeout=float(lock_timeout),
     )

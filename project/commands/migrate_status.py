@@ -22,5 +22,7 @@ def command(
     app = state(ctx)
     result = migrator.status(app.settings())
     app.output.status(result, only_pending=pending)
+    if result.problem is not None:
+        raise result.problem
     if pending and result.count("Pending"):
         raise typer.Exit(1)

@@ -165,17 +165,16 @@ def _in_autocommit_block(function: Callable[..., Any]) -> Callable[..., Any]:
         with op.get_context().autocommit_block():
             return function(*args, **kwargs)
 
+    run.outside_transaction = True  # type: ignore[attr-defined]
     return run
 
 
 def _run_declared_steps_outside_transactions(steps: list[MigrationStep]) -> None:
     """Alembic's own escape hatch, applied for the migration: its whole body in autocommit_block()."""
     for step in steps:
-        module = step.revision.module
-        if runs_outside_transaction(step) and not getattr(module, "_outside_transaction", False):
-            module.upgrade = _in_autocommit_block(module.upgrade)
-            module.downgrade = _in_autocommit_block(module.downgrade)
-            module._outside_transaction = True
+        function = step.migration_fn
+        if runs_outside_transaction(step) and not getattr(function, "outside_transaction", False):
+            step.migration_fn = _in_autocommit_block(function)
 
 
 def run_steps(

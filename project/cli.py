@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import traceback
@@ -51,20 +52,16 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
 
 def _secrets_scrubbed(text: str, app: AppState | None) -> str:
-    from project.database import redact_text
+    """Whatever source the URL came from (option, environment, .env, pyproject), hide its secrets."""
+    from project.database import redact_text, secrets_in
 
-    text = redact_text(text)
-    raw = app.database_url if app else None
-    if raw:
-        from urllib.parse import urlsplit
-
-        try:
-            password = urlsplit(raw).password
-        except ValueError:
-            password = None
-        if password:
-            text = text.replace(password, "***")
-    return text
+    urls = [app.database_url] if app and app.database_url else []
+    with contextlib.suppress(ManageError):
+        urls.append((app or AppState()).settings().database_url)
+    for url in urls:
+        for secret in secrets_in(url):
+            text = text.replace(secret, "***")
+    return redact_text(text)
 
 
 class ManageGroup(TyperGroup):

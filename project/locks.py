@@ -38,10 +38,8 @@ def client_name() -> str:
 
 def lock_file_for(url: URL) -> Path | None:
     """The file beside an SQLite database that carries its lock; None for in-memory databases."""
-    if url.database in (None, "", ":memory:") or url.database.startswith("file:"):
-        return None
-    path = Path(url.database)
-    return path.with_name(path.name + ".lock")
+    path = database.sqlite_path(url)
+    return path.with_name(path.name + ".lock") if path is not None else None
 
 
 @contextmanager

@@ -123,6 +123,7 @@ def _writing_session(settings: Settings, on_progress: ProgressCallback | None = 
 
     shown = database.display_url(url, settings.root)
     with locks.migration_lock(url, settings.lock_timeout, waiting, shown), _session(settings) as session:
+        database.check_writable(session.connection)
         yield session
 
 

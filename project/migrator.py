@@ -190,15 +190,18 @@ def _run(
     try:
         bridge.run_steps(config, script, steps)
     except KeyboardInterrupt:
-        failed_step = steps[len(recorder.done)]
         if session.connection.in_transaction():
             session.connection.rollback()
         heads, _ = _read_state(session.connection)
         where = ", ".join(_names(script, heads)) or "no migration (empty history)"
         done = len(recorder.done)
+        if done < len(steps):
+            current = f"during {bridge.step_file(steps[done]).name}, which was rolled back;"
+        else:  # the signal landed after the last step had been recorded
+            current = "after the last migration;"
         raise Interrupted(
-            f"interrupted during {bridge.step_file(failed_step).name}, which was rolled back; "
-            f"{done} migration{'' if done == 1 else 's'} finished before it. The database is at {where}.",
+            f"interrupted {current} {done} migration{'' if done == 1 else 's'} finished before it. "
+            f"The database is at {where}.",
         ) from None
     except Exception as exc:
         failed_step = steps[len(recorder.done)]

@@ -125,3 +125,18 @@ def test_a_read_only_sqlite_file_is_refused_before_any_migration(sqlite_project:
 def test_a_query_option_the_driver_rejects_is_a_configuration_error(sqlite_project: Project) -> None:
     url = "mysql://app:s3cr3tpw@127.0.0.1:1/app?sslpassword=qs3cr3tq"
     _assert_one_clean_line(sqlite_project, url, 3, "unexpected keyword argument 'sslpassword'")
+
+
+def test_secrets_from_the_environment_stay_hidden_in_tracebacks(sqlite_project: Project) -> None:
+    from project.cli import app
+
+    url = "postgresql://app:s3cr3tpw@127.0.0.1:1/app?sslpassword=qs3cr3tq"
+    result = sqlite_project.runner.invoke(
+        app, ["--traceback", "migrate"], env={"DATABASE_URL": url, "NO_COLOR": "1"}
+    )
+
+    assert result.exit_code == 4
+    assert "Traceback" in result.stderr
+    assert "cannot connect to postgresql://app:***@127.0.0.1:1/app?sslpassword=***" in result.stderr
+    for secret in SECRETS:
+        assert secret not in result.output

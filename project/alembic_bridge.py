@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import io
 from argparse import Namespace
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -182,6 +183,31 @@ def step_file(step: MigrationStep) -> MigrationFile:
     return as_file(step.revision)
 
 
+def runs_outside_transaction(step: MigrationStep) -> bool:
+    """A migration file opts out of its transaction with a module-level `transactional = False`."""
+    return getattr(step.revision.module, "transactional", True) is False
+
+
+def _in_autocommit_block(function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from alembic import op
+
+        with op.get_context().autocommit_block():
+            return function(*args, **kwargs)
+
+    run.outside_transaction = True  # type: ignore[attr-defined]
+    return run
+
+
+def _run_declared_steps_outside_transactions(steps: list[MigrationStep]) -> None:
+    """Alembic's own escape hatch, applied for the migration: its whole body in autocommit_block()."""
+    for step in steps:
+        function = step.migration_fn
+        if runs_outside_transaction(step) and not getattr(function, "outside_transaction", False):
+            step.migration_fn = _in_autocommit_block(function)
+
+
 def run_steps(
     config: Config,
     script: ScriptDirectory,
@@ -192,8 +218,11 @@ def run_steps(
 ) -> None:
     """Run the given steps in one Alembic environment run (env.py reads config.attributes).
 
-    Alembic iterates `steps` lazily, so a generator can act between migrations.
+    Alembic iterates `steps` lazily, so a generator can act between migrations (savepoint
+    batches, which never hold a step that must run outside a transaction).
     """
+    if not as_sql and isinstance(steps, list):
+        _run_declared_steps_outside_transactions(steps)
 
     def planned_steps(_current: Any, _context: Any) -> Iterable[MigrationStep]:
         return steps
@@ -204,8 +233,7 @@ def run_steps(
 
 def needs_own_transaction(step: MigrationStep) -> bool:
     """A migration that commits by itself (autocommit_block, or `transactional = False`)."""
-    module = step.revision.module
-    if getattr(module, "transactional", True) is False:
+    if runs_outside_transaction(step):
         return True
     return "autocommit_block" in Path(step.revision.path).read_text(encoding="utf-8", errors="replace")
 

@@ -58,3 +58,17 @@ def drift(changes: Iterable[Change]) -> list[Problem]:
             found,
         )
     ]
+
+
+def edited_files(names: Iterable[str]) -> list[Problem]:
+    found = tuple(names)
+    if not found:
+        return []
+    return [
+        Problem(
+            "edited_file",
+            f"{len(found)} applied migration(s) were edited after they ran; review them, then "
+            "accept with `migrate:rehash`",
+            found,
+        )
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 import traceback
 from typing import Annotated, Any
@@ -19,7 +21,9 @@ from project.commands import (
     migrate_fresh,
     migrate_history,
     migrate_refresh,
+    migrate_rehash,
     migrate_reset,
+    migrate_resolve,
     migrate_rollback,
     migrate_sql,
     migrate_status,
@@ -29,7 +33,7 @@ from project.console import Output
 from project.errors import ManageError
 
 GLOBAL_FLAGS = frozenset({"--traceback", "-q", "--quiet", "-v", "--verbose"})
-GLOBAL_VALUE_OPTIONS = frozenset({"--database-url"})
+GLOBAL_VALUE_OPTIONS = frozenset({"--database-url", "--lock-timeout"})
 INTERRUPTED = 130
 
 
@@ -55,20 +59,16 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
 
 def _secrets_scrubbed(text: str, app: AppState | None) -> str:
-    from project.database import redact_text
+    """Whatever source the URL came from (option, environment, .env, pyproject), hide its secrets."""
+    from project.database import redact_text, secrets_in
 
-    text = redact_text(text)
-    raw = app.database_url if app else None
-    if raw:
-        from urllib.parse import urlsplit
-
-        try:
-            password = urlsplit(raw).password
-        except ValueError:
-            password = None
-        if password:
-            text = text.replace(password, "***")
-    return text
+    urls = [app.database_url] if app and app.database_url else []
+    with contextlib.suppress(ManageError):
+        urls.append((app or AppState()).settings().database_url)
+    for url in urls:
+        for secret in secrets_in(url):
+            text = text.replace(secret, "***")
+    return redact_text(text)
 
 
 class ManageGroup(TyperGroup):
@@ -139,12 +139,22 @@ def global_options(
     show_traceback: Annotated[
         bool, typer.Option("--traceback", help="Show the Python traceback of an error.")
     ] = False,
+    lock_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--lock-timeout",
+            min=0,
+            help="Seconds to wait for another migrate/rollback to finish (default 60).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     app_state = state(ctx)
     app_state.database_url = database_url
     app_state.quiet = quiet
     app_state.verbose = verbose
     app_state.traceback = show_traceback
+    app_state.lock_timeout = lock_timeout
     app_state.output = Output(quiet=quiet, verbose=verbose)
 
 
@@ -157,9 +167,17 @@ app.command("migrate:refresh")(migrate_refresh.command)
 app.command("migrate:check")(migrate_check.command)
 app.command("migrate:history")(migrate_history.command)
 app.command("migrate:sql")(migrate_sql.command)
+app.command("migrate:resolve")(migrate_resolve.command)
+app.command("migrate:rehash")(migrate_rehash.command)
 app.command("make:migration")(make_migration.command)
 app.command("migrate:dump")(migrate_dump.command)
 
 
+def _interrupt(_signum: int, _frame: Any) -> None:
+    """SIGTERM (a deploy tool stopping us) is handled like Ctrl-C: roll back, release, report."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
     app(prog_name="manage.py", args=sys.argv[1:])

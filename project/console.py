@@ -19,8 +19,17 @@ if TYPE_CHECKING:
 
     from project.errors import ManageError
     from project.history import StatusResult
-    from project.migrator import CheckResult, FailedStep, HistoryEntry, RunResult, SqlResult
-    from project.recorder import DumpLoaded, RunStarted, StepDone
+    from project.integrity import EditedMigration
+    from project.migrator import (
+        Accepted,
+        CheckResult,
+        FailedStep,
+        HistoryEntry,
+        Resolved,
+        RunResult,
+        SqlResult,
+    )
+    from project.recorder import DumpLoaded, LockWaiting, RunStarted, StepDone
     from project.wipe import Dropped
 
 THEME = Theme(
@@ -34,6 +43,7 @@ THEME = Theme(
         "destructive": "bold red",
         "pending": "yellow",
         "missing": "bold red",
+        "warning": "bold yellow",
         "error": "bold red",
         "hint": "cyan",
     }
@@ -41,7 +51,7 @@ THEME = Theme(
 MAX_LINE_WIDTH = 110
 PIPED_WIDTH = 200
 SYMBOL_STYLES = {"+": "add", "~": "alter", "-": "drop"}
-STATE_STYLES = {"Ran": "done", "Pending": "pending", "Missing": "missing"}
+STATE_STYLES = {"Ran": "done", "Pending": "pending", "Missing": "missing", "Failed": "fail"}
 
 
 class Output:
@@ -69,10 +79,12 @@ class Output:
 
     # migrate / rollback
 
-    def progress(self, event: StepDone | RunStarted | DumpLoaded | Dropped) -> None:
-        from project.recorder import DumpLoaded, RunStarted, StepDone
+    def progress(self, event: StepDone | RunStarted | DumpLoaded | LockWaiting | Dropped) -> None:
+        from project.recorder import DumpLoaded, LockWaiting, RunStarted, StepDone
 
-        if isinstance(event, RunStarted):
+        if isinstance(event, LockWaiting):
+            self.lock_waiting(event)
+        elif isinstance(event, RunStarted):
             self.run_started(event)
         elif isinstance(event, DumpLoaded):
             self.say(Text(f"  Loaded schema dump {event.path.name} ({event.statements} statements)"))
@@ -80,6 +92,14 @@ class Output:
             self.step_done(event)
         else:
             self.dropped(event)
+
+    def lock_waiting(self, event: LockWaiting) -> None:
+        """On stderr: stdout stays the run's own story ("Nothing to migrate." once the wait ends)."""
+        if not self.quiet:
+            self.err.print(
+                Text(f"  Waiting up to {event.timeout:g} s for the migration lock held by {event.holder}"),
+                soft_wrap=True,
+            )
 
     def run_started(self, event: RunStarted) -> None:
         if event.pretend:
@@ -112,7 +132,20 @@ class Output:
         line.append(label, style=style)
         self.say(line)
 
+    def edited(self, edited: Iterable[EditedMigration]) -> None:
+        """Applied migrations changed since they ran: a warning each, with the way to accept them."""
+        for item in edited:
+            self.err.print(
+                Text(
+                    f"warning: {item.name} was edited after it ran (checksum changed); review it, then run "
+                    f"`python manage.py migrate:rehash {item.revision}`",
+                    style="warning",
+                ),
+                soft_wrap=True,
+            )
+
     def run_finished(self, result: RunResult, verb: str, nothing: str) -> None:
+        self.edited(result.edited)
         if result.nothing_to_do:
             self.result_line(nothing)
             return
@@ -131,7 +164,17 @@ class Output:
         self.say("")
         self.err.print(Text(f"error: {failed.name} failed: {failed.error}", style="error"))
         where = ", ".join(failed.at_names) if failed.at_names else "no migration (empty history)"
-        if failed.transactional:
+        if failed.outside_transaction:
+            self.err.print(
+                Text(
+                    f"{failed.name} ran outside a transaction, so what it did before the error stays; "
+                    f"it is recorded as failed and migrate refuses to run until you inspect the database, "
+                    f"undo or finish its work, and run `python manage.py migrate:resolve {failed.revision}`. "
+                    f"The database is at {where}."
+                ),
+                soft_wrap=True,
+            )
+        elif failed.transactional:
             self.err.print(
                 Text(
                     f"{failed.name} was rolled back; {_plural(applied, 'migration')} {verb} "
@@ -182,7 +225,7 @@ class Output:
         for row in rows:
             cells = [
                 Text(row.name),
-                Text(row.state, style=STATE_STYLES.get(row.state)),
+                Text(row.state + (", edited" if row.edited else ""), style=STATE_STYLES.get(row.state)),
                 str(row.batch) if row.batch is not None else "",
                 row.applied_at.strftime("%Y-%m-%d %H:%M:%S") if row.applied_at else "",
                 f"{row.duration_ms:.0f} ms" if row.duration_ms is not None else "",
@@ -191,8 +234,14 @@ class Output:
         if not self.quiet:
             self.out.print(table)
         parts = [f"{result.count('Ran')} ran", f"{result.count('Pending')} pending"]
-        if result.count("Missing"):
-            parts.append(f"{result.count('Missing')} missing")
+        for state in ("Failed", "Missing"):
+            if result.count(state):
+                parts.append(f"{result.count(state)} {state.lower()}")
+        edited = sum(1 for row in result.rows if row.edited)
+        if edited:
+            parts.append(
+                f"{edited} edited since it ran" if edited == 1 else f"{edited} edited since they ran"
+            )
         self.result_line(", ".join(parts) + ".")
 
     def status_json(self, result: StatusResult) -> None:
@@ -204,10 +253,11 @@ class Output:
                 "batch": row.batch,
                 "applied_at": row.applied_at.isoformat() if row.applied_at else None,
                 "duration_ms": row.duration_ms,
+                "edited": row.edited,
             }
             for row in result.rows
         ]
-        counts = {state.lower(): result.count(state) for state in ("Ran", "Pending", "Missing")}
+        counts = {state.lower(): result.count(state) for state in ("Ran", "Pending", "Failed", "Missing")}
         self._json({"database": result.database, "migrations": migrations, "counts": counts})
 
     # migrate:check
@@ -270,6 +320,18 @@ class Output:
         self.say(Text(f"-- {result.name} ({direction})", style="muted"))
         for statement in result.statements or ("-- no statements",):
             self.out.print(Text(statement), soft_wrap=True)
+
+    def accepted(self, result: Accepted) -> None:
+        if not result.migrations:
+            self.result_line("No edited migrations.")
+            return
+        for item in result.migrations:
+            self.say(Text(f"  {item.name}: checksum {item.stored[:12]} -> {item.current[:12]}"))
+        count = len(result.migrations)
+        self.result_line(f"  Accepted the current file of {_plural(count, 'migration')}.")
+
+    def resolved(self, result: Resolved) -> None:
+        self.result_line(f"  {result.name} is no longer marked as failed; run migrate to apply it again.")
 
     # make:migration
 

@@ -14,6 +14,15 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
 
 CONNECT_TIMEOUT_SECONDS = 5
+# How often the server checks that a client running a long statement is still there, so a
+# killed migrate releases its locks within seconds (PostgreSQL 14+).
+CLIENT_CHECK_INTERVAL = "1s"
+POSTGRES_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 SECRET_QUERY_KEYS = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
 USERINFO_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 
@@ -44,11 +53,36 @@ def parse_url(raw: str, root: Path) -> URL:
         url = url.set(drivername=f"postgresql+{driver or _postgres_driver()}")
     elif backend in ("mysql", "mariadb"):
         url = url.set(drivername=f"{backend}+{driver or 'pymysql'}")
-    elif backend == "sqlite" and url.database and url.database != ":memory:":
+    elif backend == "sqlite" and url.database and url.database != ":memory:" and not is_sqlite_uri(url):
         path = Path(url.database)
         if not path.is_absolute():
             url = url.set(database=str((root / path).resolve()))
     return url
+
+
+def is_sqlite_uri(url: URL) -> bool:
+    """sqlite:///file:path?mode=ro&uri=true: the database is an SQLite URI, not a plain path."""
+    return bool(url.database) and url.database.startswith("file:") and url.query.get("uri") == "true"
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The file behind an SQLite URL (plain path or URI); None for in-memory databases."""
+    if url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database.removeprefix("file:") if is_sqlite_uri(url) else url.database)
+
+
+def secrets_in(raw: str) -> list[str]:
+    """The password and secret query values of a URL as typed, even one SQLAlchemy cannot parse."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(raw)
+        found = [parts.password] if parts.password else []
+    except ValueError:
+        return []
+    found += [value for key, value in parse_qsl(parts.query) if SECRET_QUERY_KEYS.search(key)]
+    return [secret for secret in found if len(secret) >= 3]
 
 
 def redact_text(text: str) -> str:
@@ -66,9 +100,11 @@ def display_url(url: URL, root: Path | None = None) -> str:
     if backend == "sqlite" and root is not None and url.database:
         with contextlib.suppress(ValueError):
             safe = safe.set(database=str(Path(url.database).relative_to(root)))
-    text = safe.render_as_string(hide_password=True)
+    text = safe.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
     if backend in ("postgresql", "mysql", "mariadb"):
         text = text.replace(f"{safe.drivername}://", f"{backend}://", 1)
+    elif backend == "sqlite":
+        text = text.replace("file%3A", "file:", 1)
     return text
 
 
@@ -93,9 +129,14 @@ def create_engine_for(url: URL, application_name: str = "manage.py") -> Engine:
         connect_args = {
             "connect_timeout": CONNECT_TIMEOUT_SECONDS,
             "application_name": application_name,
+            **POSTGRES_KEEPALIVES,
         }
     elif backend in ("mysql", "mariadb"):
-        connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        # PyMySQL's connect_timeout covers only the TCP connect; without a read timeout a server
+        # that accepts and never sends its greeting would hang us forever.
+        connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "read_timeout": CONNECT_TIMEOUT_SECONDS}
+    # Values given in the URL's query string win over these defaults.
+    connect_args = {key: value for key, value in connect_args.items() if key not in url.query}
     try:
         engine = create_engine(url, connect_args=connect_args)
     except NoSuchModuleError as exc:
@@ -116,6 +157,23 @@ def create_engine_for(url: URL, application_name: str = "manage.py") -> Engine:
         def _emit_begin(connection) -> None:
             connection.exec_driver_sql("BEGIN")
 
+    if backend in ("mysql", "mariadb") and "read_timeout" not in url.query:
+
+        @event.listens_for(engine, "connect")
+        def _no_read_timeout_after_connect(dbapi_connection, _record) -> None:
+            # Connected: long migrations must not time out. PyMySQL reapplies this on the next read.
+            dbapi_connection._read_timeout = None
+
+    if backend == "postgresql":
+
+        @event.listens_for(engine, "connect")
+        def _notice_dead_clients(dbapi_connection, _record) -> None:
+            if getattr(dbapi_connection, "server_version", 0) >= 140000:
+                cursor = dbapi_connection.cursor()
+                cursor.execute(f"SET client_connection_check_interval = '{CLIENT_CHECK_INTERVAL}'")
+                cursor.close()
+                dbapi_connection.commit()
+
     return engine
 
 
@@ -127,7 +185,8 @@ def _unreachable_hint(url: URL, detail: str) -> str:
     if "does not exist" in lowered or "unknown database" in lowered:
         return f"create the database {url.database!r} first, or fix the name in the URL"
     if "timeout" in lowered or "timed out" in lowered:
-        return f"{host} did not answer within {CONNECT_TIMEOUT_SECONDS} s; check host, port and firewall"
+        seconds = url.query.get("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+        return f"{host} did not answer within {seconds} s; check host, port and firewall"
     if "unable to open database file" in lowered:
         return f"check that the directory of {url.database} exists and is writable"
     return f"is the server running and accepting TCP connections on {host}?"
@@ -142,8 +201,9 @@ def connect(engine: Engine) -> Connection:
     from sqlalchemy.exc import DBAPIError
 
     url = engine.url
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        directory = Path(url.database).parent
+    path = sqlite_path(url) if url.get_backend_name() == "sqlite" else None
+    if path is not None:
+        directory = path.parent
         if not directory.is_dir():
             raise DatabaseUnreachable(
                 f"cannot open {display_url(url)}: directory {directory} does not exist",
@@ -151,12 +211,23 @@ def connect(engine: Engine) -> Connection:
             )
     try:
         return engine.connect()
-    except DBAPIError as exc:
-        detail = scrub(str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc), url)
-        raise DatabaseUnreachable(
-            f"cannot connect to {display_url(url)}: {detail}",
-            hint=_unreachable_hint(url, detail),
+    except TypeError as exc:
+        # The driver rejected a keyword: an option in the URL's query string it does not know.
+        raise ConfigError(
+            f"cannot connect to {display_url(url)}: {scrub(str(exc), url)}",
+            hint="remove or fix the unsupported option in the URL's query string",
         ) from None
+    except DBAPIError as exc:
+        raise unreachable(url, str(exc.orig) if exc.orig else str(exc)) from None
+
+
+def unreachable(url: URL, driver_message: str) -> DatabaseUnreachable:
+    """The one-line error for a failed connection: redacted URL, the driver's words, a hint."""
+    lines = driver_message.strip().splitlines()
+    detail = scrub(lines[0] if lines else driver_message, url)
+    return DatabaseUnreachable(
+        f"cannot connect to {display_url(url)}: {detail}", hint=_unreachable_hint(url, detail)
+    )
 
 
 def display_raw_url(raw: str) -> str:
@@ -169,3 +240,25 @@ def display_raw_url(raw: str) -> str:
         return redact_text(urlunsplit(parts._replace(query=urlencode(query, safe="*"))))
     except ValueError:
         return "(malformed database URL)"
+
+
+def check_writable(connection: Connection) -> None:
+    """SQLite opens a read-only file without complaint; find out before the first migration does."""
+    from sqlalchemy.exc import OperationalError
+
+    url = connection.engine.url
+    if url.get_backend_name() != "sqlite":
+        return
+    transaction = connection.begin()
+    try:
+        version = int(connection.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+        connection.exec_driver_sql(f"PRAGMA user_version = {version}")
+    except OperationalError as exc:
+        detail = str(exc.orig).strip() if exc.orig else str(exc)
+        raise DatabaseUnreachable(
+            f"cannot write to {display_url(url)}: {detail}",
+            hint="make the file and its directory (SQLite writes a journal there) writable, "
+            "or remove mode=ro from the URL",
+        ) from None
+    finally:
+        transaction.rollback()

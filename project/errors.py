@@ -44,3 +44,9 @@ class HistoryError(ManageError):
 
 class Refused(ManageError):
     exit_code = 7
+
+
+class Interrupted(ManageError):
+    """SIGINT or SIGTERM arrived during a command; the message says what was rolled back."""
+
+    exit_code = 130

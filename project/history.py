@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from project import database, ledger, rawdb
+from project.errors import HistoryError
+from project.integrity import edited_migrations, history_problem
 from project.revision_index import RevisionIndex
 
 if TYPE_CHECKING:
@@ -19,31 +21,42 @@ if TYPE_CHECKING:
 class StatusRow:
     name: str
     revision: str
-    state: str  # "Ran", "Pending" or "Missing"
+    state: str  # "Ran", "Pending", "Failed" or "Missing"
     batch: int | None = None
     applied_at: datetime | None = None
     duration_ms: float | None = None
+    edited: bool = False
 
 
 @dataclass(frozen=True)
 class StatusResult:
     database: str
     rows: tuple[StatusRow, ...]
+    problem: HistoryError | None = None
 
     def count(self, state: str) -> int:
         return sum(1 for row in self.rows if row.state == state)
 
 
-def read_history(settings: Settings) -> tuple[tuple[str, ...], list[ledger.LedgerRow]]:
-    """Version heads and ledger rows: plain driver first, SQLAlchemy when that cannot be used."""
-    plain = rawdb.read_state(settings.database_url, settings.root)
+def read_history(settings: Settings) -> rawdb.HistoryState:
+    """Version heads, ledger rows and failures: plain driver first, SQLAlchemy as the fallback."""
+    try:
+        plain = rawdb.read_state(settings.database_url, settings.root)
+    except rawdb.ConnectFailed as exc:
+        raise database.unreachable(
+            database.parse_url(settings.database_url, settings.root), str(exc)
+        ) from None
     if plain is not None:
         return plain
     url = database.parse_url(settings.database_url, settings.root)
     engine = database.create_engine_for(url)
     try:
         with database.connect(engine) as connection:
-            return ledger.read_version_heads(connection), ledger.read_ledger(connection)
+            return rawdb.HistoryState(
+                ledger.read_version_heads(connection),
+                ledger.read_ledger(connection),
+                frozenset(failure.revision for failure in ledger.read_failures(connection)),
+            )
     finally:
         engine.dispose()
 
@@ -51,36 +64,45 @@ def read_history(settings: Settings) -> tuple[tuple[str, ...], list[ledger.Ledge
 def status(settings: Settings) -> StatusResult:
     """Every migration in order with its state, then what the database ran but has no file for."""
     index = RevisionIndex.load(settings.migrations_dir, settings.root)
-    version_heads, rows = read_history(settings)
-    rows_by_state = status_rows(index, version_heads, rows)
-    return StatusResult(database.display_raw_url(settings.database_url), rows_by_state)
+    version_heads, rows, failed = read_history(settings)
+    rows_by_state = status_rows(index, version_heads, rows, failed)
+    problem = history_problem(index, version_heads, rows)
+    return StatusResult(database.display_raw_url(settings.database_url), rows_by_state, problem)
 
 
 def status_rows(
-    index: RevisionIndex, version_heads: tuple[str, ...], rows: list[ledger.LedgerRow]
+    index: RevisionIndex,
+    version_heads: tuple[str, ...],
+    rows: list[ledger.LedgerRow],
+    failed: frozenset[str] = frozenset(),
 ) -> tuple[StatusRow, ...]:
-    """Files in order (Ran or Pending), then applied revisions whose file is gone (Missing)."""
+    """Files in order (Ran, Pending or Failed), then applied revisions whose file is gone (Missing)."""
     ledger_rows = {row.revision: row for row in rows}
+    edited = {migration.revision for migration in edited_migrations(index, rows)}
     applied = index.ancestors(head for head in version_heads if head in index.revisions)
     applied |= {revision for revision in ledger_rows if revision in index.revisions}
 
     result: list[StatusRow] = []
     for header in index.ordered():
         if header.revision in applied:
-            result.append(_ran_row(header.name, header.revision, "Ran", ledger_rows.get(header.revision)))
+            row = ledger_rows.get(header.revision)
+            result.append(_ran_row(header.name, header.revision, "Ran", row, header.revision in edited))
         else:
-            result.append(StatusRow(header.name, header.revision, "Pending"))
+            state = "Failed" if header.revision in failed else "Pending"
+            result.append(StatusRow(header.name, header.revision, state))
     for revision in version_heads:
         if revision not in index.revisions and revision not in ledger_rows:
-            result.append(StatusRow(revision, revision, "Missing"))
+            result.append(StatusRow(str(revision), str(revision), "Missing"))
     for row in rows:
         if row.revision not in index.revisions:
             result.append(_ran_row(row.name, row.revision, "Missing", row))
     return tuple(result)
 
 
-def _ran_row(name: str, revision: str, state: str, row: ledger.LedgerRow | None) -> StatusRow:
+def _ran_row(
+    name: str, revision: str, state: str, row: ledger.LedgerRow | None, edited: bool = False
+) -> StatusRow:
     if row is None:
-        return StatusRow(name, revision, state)
+        return StatusRow(name, revision, state, edited=edited)
     applied_at = row.applied_at.replace(tzinfo=UTC).astimezone() if row.applied_at else None
-    return StatusRow(name, revision, state, row.batch, applied_at, row.duration_ms)
+    return StatusRow(name, revision, state, row.batch, applied_at, row.duration_ms, edited)

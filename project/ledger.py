@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 LEDGER_TABLE = "manage_migrations"
 VERSION_TABLE = "alembic_version"
 STATE_TABLE = "manage_state"
-TOOL_TABLES = frozenset({LEDGER_TABLE, VERSION_TABLE, STATE_TABLE})
+FAILURE_TABLE = "manage_failed_migrations"
+TOOL_TABLES = frozenset({LEDGER_TABLE, VERSION_TABLE, STATE_TABLE, FAILURE_TABLE})
 ENVIRONMENT_KEY = "environment"
 
 
@@ -27,8 +28,19 @@ class LedgerRow:
     checksum: str | None
 
 
+@dataclass(frozen=True)
+class FailureRow:
+    """A migration that failed outside a transaction: what it did before the error is unknown."""
+
+    revision: str
+    name: str
+    error: str
+    failed_at: datetime
+
+
 _TABLE: Table | None = None
 _STATE: Table | None = None
+_FAILURES: Table | None = None
 
 
 def ledger_table() -> Table:
@@ -48,6 +60,22 @@ def ledger_table() -> Table:
             Column("checksum", String(64)),
         )
     return _TABLE
+
+
+def failure_table() -> Table:
+    global _FAILURES
+    if _FAILURES is None:
+        from sqlalchemy import Column, DateTime, MetaData, String, Table, Text
+
+        _FAILURES = Table(
+            FAILURE_TABLE,
+            MetaData(),
+            Column("revision", String(64), primary_key=True),
+            Column("name", String(255), nullable=False),
+            Column("error", Text, nullable=False),
+            Column("failed_at", DateTime, nullable=False),
+        )
+    return _FAILURES
 
 
 def _has_table(connection: Connection, name: str) -> bool:
@@ -152,3 +180,34 @@ def record_environment(connection: Connection, environment: str) -> None:
     table.create(connection, checkfirst=True)
     connection.execute(table.delete().where(table.c.name == ENVIRONMENT_KEY))
     connection.execute(table.insert().values(name=ENVIRONMENT_KEY, value=environment))
+
+
+def record_failure(connection: Connection, revision: str, name: str, error: str) -> None:
+    table = failure_table()
+    table.create(connection, checkfirst=True)
+    connection.execute(table.delete().where(table.c.revision == revision))
+    connection.execute(
+        table.insert().values(
+            revision=revision, name=name, error=error, failed_at=datetime.now(UTC).replace(tzinfo=None)
+        )
+    )
+
+
+def read_failures(connection: Connection) -> list[FailureRow]:
+    from sqlalchemy import select
+
+    if not _has_table(connection, FAILURE_TABLE):
+        return []
+    table = failure_table()
+    rows = connection.execute(select(table).order_by(table.c.failed_at)).mappings()
+    return [FailureRow(row["revision"], row["name"], row["error"], row["failed_at"]) for row in rows]
+
+
+def clear_failure(connection: Connection, revision: str) -> None:
+    table = failure_table()
+    connection.execute(table.delete().where(table.c.revision == revision))
+
+
+def update_checksum(connection: Connection, revision: str, checksum: str) -> None:
+    table = ledger_table()
+    connection.execute(table.update().where(table.c.revision == revision).values(checksum=checksum))

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from project import alembic_bridge as bridge
-from project import checks, database, guard, ledger, targets
-from project.errors import HistoryError, OperationFailed, UsageError
-from project.recorder import DumpLoaded, ProgressCallback, Recorder, RunStarted, StepDone
+from project import checks, database, guard, ledger, locks, targets
+from project.errors import HistoryError, Interrupted, OperationFailed, UsageError
+from project.integrity import EditedMigration, edited_migrations, history_problem
+from project.recorder import DumpLoaded, LockWaiting, ProgressCallback, Recorder, RunStarted, StepDone
+from project.revision_index import RevisionIndex
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection
@@ -39,6 +41,7 @@ class FailedStep:
     transactional: bool
     statements: tuple[str, ...] = ()
     hint: str | None = None
+    outside_transaction: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class RunResult:
     steps: tuple[StepDone, ...]
     failed: FailedStep | None = None
     pretend: bool = False
+    edited: tuple[EditedMigration, ...] = ()
 
     @property
     def nothing_to_do(self) -> bool:
@@ -98,9 +102,21 @@ def _session(settings: Settings) -> Iterator[_Session]:
 
 
 @contextmanager
-def _writing_session(settings: Settings) -> Iterator[_Session]:
-    """The session of every command that changes the schema: the one place to serialise them."""
-    with _session(settings) as session:
+def _writing_session(settings: Settings, on_progress: ProgressCallback | None = None) -> Iterator[_Session]:
+    """The session of every command that changes the schema: the one place to serialise them.
+
+    The lock is taken before the session reads any state, so a process that waited for another
+    one sees what that one did (typically: nothing left to migrate).
+    """
+    url = database.parse_url(settings.database_url, settings.root)
+
+    def waiting(holder: str) -> None:
+        if on_progress is not None:
+            on_progress(LockWaiting(holder, settings.lock_timeout))
+
+    shown = database.display_url(url, settings.root)
+    with locks.migration_lock(url, settings.lock_timeout, waiting, shown), _session(settings) as session:
+        database.check_writable(session.connection)
         yield session
 
 
@@ -110,6 +126,37 @@ def _read_state(connection: Connection) -> tuple[tuple[str, ...], list[ledger.Le
         return ledger.read_version_heads(connection), ledger.read_ledger(connection)
     finally:
         connection.rollback()
+
+
+def _read_failures(connection: Connection) -> list[ledger.FailureRow]:
+    try:
+        return ledger.read_failures(connection)
+    finally:
+        connection.rollback()
+
+
+def _index(settings: Settings) -> RevisionIndex:
+    return RevisionIndex.load(settings.migrations_dir, settings.root)
+
+
+def _check_history(settings: Settings, version_heads: tuple[str, ...], rows: list[ledger.LedgerRow]) -> None:
+    problem = history_problem(_index(settings), version_heads, rows)
+    if problem is not None:
+        raise problem
+
+
+def _refuse_unresolved_failures(connection: Connection) -> None:
+    """A migration that failed outside a transaction left unknown state: a person must look first."""
+    failures = _read_failures(connection)
+    if not failures:
+        return
+    failure = failures[0]
+    raise HistoryError(
+        f"{failure.name} failed outside a transaction ({failure.error}); "
+        "what it did before the error was not rolled back",
+        hint=f"inspect the objects it creates or changes, undo or finish its work by hand, then run "
+        f"`python manage.py migrate:resolve {failure.revision}`",
+    )
 
 
 def _names(script: Any, revisions: tuple[str, ...]) -> tuple[str, ...]:
@@ -151,12 +198,31 @@ def _run(
             _run_with_savepoints(session.connection, config, script, steps)
         else:
             bridge.run_steps(config, script, steps)
+    except KeyboardInterrupt:
+        if session.connection.in_transaction():
+            session.connection.rollback()
+        heads, _ = _read_state(session.connection)
+        where = ", ".join(_names(script, heads)) or "no migration (empty history)"
+        done = len(recorder.done)
+        if done < len(steps):
+            current = f"during {bridge.step_file(steps[done]).name}, which was rolled back;"
+        else:  # the signal landed after the last step had been recorded
+            current = "after the last migration;"
+        raise Interrupted(
+            f"interrupted {current} {done} migration{'' if done == 1 else 's'} finished before it. "
+            f"The database is at {where}.",
+        ) from None
     except Exception as exc:
         failed_step = steps[len(recorder.done)]
         failed_file = bridge.step_file(failed_step)
         duration = recorder.elapsed_ms()
         if session.connection.in_transaction():
             session.connection.rollback()
+        error = database.scrub(bridge.describe_error(exc), session.url)
+        outside = bridge.runs_outside_transaction(failed_step)
+        if outside:
+            with session.connection.begin():
+                ledger.record_failure(session.connection, failed_file.revision, failed_file.name, error)
         heads, _ = _read_state(session.connection)
         error = database.scrub(bridge.describe_error(exc), session.url)
         statements = tuple(
@@ -171,7 +237,8 @@ def _run(
             duration_ms=duration,
             at_revisions=heads,
             at_names=_names(script, heads),
-            transactional=session.transactional,
+            transactional=session.transactional and not outside,
+            outside_transaction=outside,
             statements=() if session.transactional else statements,
             hint=_adoption_hint(version_heads, error),
         )
@@ -248,7 +315,7 @@ def migrate(
 
     An empty database first gets the newest schema dump, if there is one (unless `use_dump` is off).
     """
-    with _writing_session(settings) as session:
+    with _writing_session(settings, on_progress) as session:
         return _migrate(session, target, fake, batch_per_step, pretend, use_dump, confirm, on_progress)
 
 
@@ -264,15 +331,18 @@ def _migrate(
 ) -> RunResult:
     recorder, config, script = _start(session, on_progress, batch_per_step=batch_per_step, pretend=pretend)
     version_heads, rows = _read_state(session.connection)
+    _check_history(session.settings, version_heads, rows)
     if target is None:
         _refuse_multiple_heads(script)
+    _refuse_unresolved_failures(session.connection)
+    edited = edited_migrations(_index(session.settings), rows)
     if use_dump and not pretend and not fake and not version_heads and _load_dump(session, recorder):
         version_heads, rows = _read_state(session.connection)
     destination = "heads" if target is None else targets.resolve(script, target)
     steps = bridge.upgrade_steps(script, destination, version_heads)
     recorder.batch = ledger.next_batch(rows)
     if not steps:
-        return RunResult(session.shown_url, None, ())
+        return RunResult(session.shown_url, None, (), edited=edited)
     if confirm is not None and not pretend and not fake:
         dropping = [step for step in steps if guard.drops_data(bridge.upgrade_source(step))]
         if dropping:
@@ -283,14 +353,14 @@ def _migrate(
     )
     if pretend:
         _pretend(session, config, script, steps, version_heads)
-        return RunResult(session.shown_url, recorder.batch, tuple(recorder.done), pretend=True)
+        return RunResult(session.shown_url, recorder.batch, tuple(recorder.done), pretend=True, edited=edited)
     with session.connection.begin():
         ledger.ensure_ledger(session.connection)
     batch = recorder.batch
     failed = _run(session, config, script, bridge.faked(steps) if fake else steps, recorder)
     if recorder.done:
         _record_environment(session)
-    return RunResult(session.shown_url, batch, tuple(recorder.done), failed)
+    return RunResult(session.shown_url, batch, tuple(recorder.done), failed, edited=edited)
 
 
 def _consent(session: _Session, action: str, confirm: Confirm) -> None:
@@ -345,7 +415,7 @@ def _pretend(
     from sqlalchemy import event
 
     recorder: Recorder = config.attributes["recorder"]
-    if not session.transactional:
+    if not session.transactional or any(bridge.runs_outside_transaction(step) for step in steps):
         config.output_buffer = _SqlCollector(recorder.captured_sql)
         starting = ",".join(version_heads) or None
         bridge.run_steps(config, script, steps, as_sql=True, starting_rev=starting)
@@ -375,7 +445,7 @@ CATALOG_MARKERS = ("pg_catalog", "information_schema", "sqlite_master", "sqlite_
 def _is_bookkeeping(statement: str) -> bool:
     """Version-table writes and the reflection queries Alembic runs are not the migration's SQL."""
     lowered = statement.lstrip().lower()
-    if ledger.VERSION_TABLE in lowered or ledger.LEDGER_TABLE in lowered:
+    if any(table in lowered for table in ledger.TOOL_TABLES):
         return True
     if lowered.startswith(("pragma", "begin")):
         return True
@@ -443,7 +513,7 @@ def rollback(
     """Undo the last batch, the last `step` migrations, batch `batch` if it is the newest, or
     everything applied after `to`."""
     guard.refuse_if_prohibited(settings, "migrate:rollback")
-    with _writing_session(settings) as session:
+    with _writing_session(settings, on_progress) as session:
         return _rollback(session, _Selection(step, batch, to), fake, confirm, on_progress)
 
 
@@ -466,6 +536,8 @@ def _rollback(
 ) -> RunResult:
     recorder, config, script = _start(session, on_progress)
     version_heads, rows = _read_state(session.connection)
+    _check_history(session.settings, version_heads, rows)
+    _refuse_unresolved_failures(session.connection)
     order, batches = _rollback_order(script, version_heads, rows)
     chosen = _select(script, order, batches, selection)
     if not chosen:
@@ -517,7 +589,7 @@ def reset(
 ) -> RunResult:
     """Roll back every applied migration, newest first."""
     guard.refuse_if_prohibited(settings, "migrate:reset")
-    with _writing_session(settings) as session:
+    with _writing_session(settings, on_progress) as session:
         return _rollback(session, _Selection(everything=True), False, confirm, on_progress)
 
 
@@ -530,7 +602,7 @@ def refresh(
 ) -> tuple[RunResult, RunResult | None]:
     """Roll back everything (or the last `step` migrations), then migrate; no migrate after a failure."""
     guard.refuse_if_prohibited(settings, "migrate:refresh")
-    with _writing_session(settings) as session:
+    with _writing_session(settings, on_progress) as session:
         selection = _Selection(step=step, everything=step is None)
         undone = _rollback(session, selection, False, confirm, on_progress)
         if undone.failed is not None:
@@ -548,7 +620,7 @@ def fresh(
     from project.wipe import drop_everything
 
     guard.refuse_if_prohibited(settings, "migrate:fresh")
-    with _writing_session(settings) as session:
+    with _writing_session(settings, on_progress) as session:
         if confirm is not None:
             _consent(session, "drop every table", confirm)
         # Every migration is read before anything is dropped: a broken file stops fresh early.
@@ -618,6 +690,64 @@ def sql(settings: Settings, target: str, *, upgrade: bool = True) -> SqlResult:
     return SqlResult(file.name, upgrade, recorder.done[-1].sql or () if recorder.done else ())
 
 
+def checksum_mismatches(settings: Settings) -> tuple[EditedMigration, ...]:
+    """Applied migrations whose file changed since it ran (for migrate:check); reads only."""
+    with _session(settings) as session:
+        _, rows = _read_state(session.connection)
+        return edited_migrations(_index(settings), rows)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    database: str
+    migrations: tuple[EditedMigration, ...]
+
+
+def accept_checksums(
+    settings: Settings, wanted: tuple[str, ...] = (), on_progress: ProgressCallback | None = None
+) -> Accepted:
+    """Store the current checksum of edited migrations (all, or the named ones) after review."""
+    with _writing_session(settings, on_progress) as session:
+        _, rows = _read_state(session.connection)
+        edited = edited_migrations(_index(settings), rows)
+        if wanted:
+            by_key = {key: item for item in edited for key in (item.revision, item.name)}
+            unknown = [name for name in wanted if name not in by_key]
+            if unknown:
+                raise UsageError(
+                    f"{unknown[0]} is not an applied migration whose file was edited",
+                    hint="migrate:status marks edited migrations; give a revision id or a file name",
+                )
+            edited = tuple(dict.fromkeys(by_key[name] for name in wanted))
+        with session.connection.begin():
+            for item in edited:
+                ledger.update_checksum(session.connection, item.revision, item.current)
+        return Accepted(session.shown_url, edited)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    database: str
+    name: str
+    revision: str
+
+
+def resolve_failure(settings: Settings, wanted: str, on_progress: ProgressCallback | None = None) -> Resolved:
+    """Forget a failure recorded outside a transaction, after a person has repaired the database."""
+    with _writing_session(settings, on_progress) as session:
+        failures = _read_failures(session.connection)
+        match = next((f for f in failures if wanted in (f.revision, f.name)), None)
+        if match is None:
+            recorded = ", ".join(f.revision for f in failures) or "none"
+            raise UsageError(
+                f"no failed migration {wanted} is recorded (recorded: {recorded})",
+                hint="migrate:status marks failed migrations as Failed",
+            )
+        with session.connection.begin():
+            ledger.clear_failure(session.connection, match.revision)
+        return Resolved(session.shown_url, match.name, match.revision)
+
+
 def make_migration(
     settings: Settings,
     name: str | None,
@@ -667,7 +797,8 @@ def _autogenerate(
     )
     script = bridge.load_script(config)
     _refuse_multiple_heads(script)
-    version_heads, _ = _read_state(session.connection)
+    version_heads, rows = _read_state(session.connection)
+    _check_history(session.settings, version_heads, rows)
     pending = bridge.upgrade_steps(script, "heads", version_heads)
     if pending:
         count = len(pending)
@@ -718,18 +849,17 @@ def check(settings: Settings) -> CheckResult:
     """The CI gate: one head, nothing pending, no applied file missing, models match migrations."""
     from project import history
     from project.discovery import discover_models
-    from project.revision_index import RevisionIndex
 
     with _session(settings) as session:
         script = bridge.load_script(bridge.make_config(settings))
         version_heads, rows = _read_state(session.connection)
         heads = bridge.heads(script)
-        index = RevisionIndex.load(settings.migrations_dir, settings.root)
-        rows_by_state = history.status_rows(index, version_heads, rows)
+        rows_by_state = history.status_rows(_index(settings), version_heads, rows)
         problems = [
             *checks.multiple_heads(_names(script, heads)),
             *checks.pending(row.name for row in rows_by_state if row.state == "Pending"),
             *checks.missing_files(row.name for row in rows_by_state if row.state == "Missing"),
+            *checks.edited_files(row.name for row in rows_by_state if row.edited),
         ]
         drift_checked = not problems
         if drift_checked:

@@ -24,3 +24,17 @@ def migration_message(name: str) -> str:
     if len(message) > MAX_MESSAGE_LENGTH:
         message = message[:MAX_MESSAGE_LENGTH].rsplit(" ", 1)[0] or message[:MAX_MESSAGE_LENGTH]
     return message
+
+
+REVISION_ARGUMENT = re.compile(r"[0-9A-Za-z_]{1,255}")
+
+
+def revision_argument(text: str) -> str:
+    """A revision id or migration file name from the command line, checked before any lookup."""
+    candidate = text.strip().removesuffix(".py")
+    if not REVISION_ARGUMENT.fullmatch(candidate):
+        raise UsageError(
+            f"{text[:80]!r} is not a revision id or migration name",
+            hint="use the revision id or file name shown by migrate:status (letters, digits, _)",
+        )
+    return candidate

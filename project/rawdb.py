@@ -7,13 +7,14 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from project.ledger import LEDGER_TABLE, VERSION_TABLE, LedgerRow
+from project.ledger import FAILURE_TABLE, LEDGER_TABLE, VERSION_TABLE, LedgerRow
 
 CONNECT_TIMEOUT_SECONDS = 5
 LEDGER_COLUMNS = "revision, name, batch, applied_at, duration_ms, checksum"
+HISTORY_TABLES = (VERSION_TABLE, LEDGER_TABLE, FAILURE_TABLE)
 DRIVERS = {
     "sqlite": ("", "pysqlite"),
     "postgres": ("", "psycopg2"),
@@ -22,6 +23,17 @@ DRIVERS = {
     "mariadb": ("", "pymysql"),
 }
 MYSQL_QUERY_KEYS = frozenset({"charset"})
+
+
+class ConnectFailed(Exception):
+    """The server was tried and refused or did not answer: trying again through SQLAlchemy would
+    only wait for the timeout a second time."""
+
+
+class HistoryState(NamedTuple):
+    heads: tuple[str, ...]
+    rows: list[LedgerRow]
+    failed: frozenset[str]
 
 
 def _connect(raw_url: str, root: Path) -> tuple[Any, str] | bool | None:
@@ -43,24 +55,28 @@ def _connect(raw_url: str, root: Path) -> tuple[Any, str] | bool | None:
     if scheme in ("postgres", "postgresql"):
         import psycopg2
 
-        connection = psycopg2.connect(
-            dbname=database,
-            connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            application_name="manage.py",
-            **{k: v for k, v in credentials.items() if v is not None},
-            **query,
-        )
+        options = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "application_name": "manage.py", **query}
+        try:
+            connection = psycopg2.connect(
+                dbname=database, **{k: v for k, v in credentials.items() if v is not None}, **options
+            )
+        except psycopg2.OperationalError as exc:
+            raise ConnectFailed(str(exc)) from None
         return connection, "postgresql"
     if set(query) - MYSQL_QUERY_KEYS:
         return None
     import pymysql
 
-    connection = pymysql.connect(
-        database=database,
-        connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        **{k: v for k, v in credentials.items() if v is not None},
-        **query,
-    )
+    try:
+        connection = pymysql.connect(
+            database=database,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            read_timeout=CONNECT_TIMEOUT_SECONDS,
+            **{k: v for k, v in credentials.items() if v is not None},
+            **query,
+        )
+    except pymysql.err.OperationalError as exc:
+        raise ConnectFailed(str(exc.args[-1] if exc.args else exc)) from None
     return connection, "mysql"
 
 
@@ -85,18 +101,17 @@ def _connect_sqlite(
 def _existing_tables(cursor: Any, dialect: str) -> set[str]:
     if dialect == "sqlite":
         cursor.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
-            (VERSION_TABLE, LEDGER_TABLE),
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?)", HISTORY_TABLES
         )
         return {row[0] for row in cursor.fetchall()}
     if dialect == "postgresql":
-        cursor.execute("SELECT to_regclass(%s), to_regclass(%s)", (VERSION_TABLE, LEDGER_TABLE))
-        version, ledger = cursor.fetchone()
-        return {name for name, found in ((VERSION_TABLE, version), (LEDGER_TABLE, ledger)) if found}
+        cursor.execute("SELECT to_regclass(%s), to_regclass(%s), to_regclass(%s)", HISTORY_TABLES)
+        found = cursor.fetchone()
+        return {name for name, oid in zip(HISTORY_TABLES, found, strict=True) if oid}
     cursor.execute(
         "SELECT table_name FROM information_schema.tables "
-        "WHERE table_schema = DATABASE() AND table_name IN (%s, %s)",
-        (VERSION_TABLE, LEDGER_TABLE),
+        "WHERE table_schema = DATABASE() AND table_name IN (%s, %s, %s)",
+        HISTORY_TABLES,
     )
     return {row[0] for row in cursor.fetchall()}
 
@@ -105,22 +120,28 @@ def _as_datetime(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-def read_state(raw_url: str, root: Path) -> tuple[tuple[str, ...], list[LedgerRow]] | None:
-    """Version heads and ledger rows, or None when the plain driver cannot be used."""
+def read_state(raw_url: str, root: Path) -> HistoryState | None:
+    """Version heads, ledger rows and failed revisions, or None when the plain driver cannot be used.
+
+    Raises ConnectFailed when the server itself could not be reached.
+    """
     try:
         opened = _connect(raw_url, root)
+    except ConnectFailed:
+        raise
     except Exception:
         return None
     if opened is None:
         return None
     if opened is False:
-        return (), []
+        return HistoryState((), [], frozenset())
     connection, dialect = opened
     with contextlib.closing(connection):
         cursor = connection.cursor()
         tables = _existing_tables(cursor, dialect)
         heads: tuple[str, ...] = ()
         rows: list[LedgerRow] = []
+        failed: frozenset[str] = frozenset()
         if VERSION_TABLE in tables:
             cursor.execute(f"SELECT version_num FROM {VERSION_TABLE}")
             heads = tuple(row[0] for row in cursor.fetchall())
@@ -130,5 +151,8 @@ def read_state(raw_url: str, root: Path) -> tuple[tuple[str, ...], list[LedgerRo
                 LedgerRow(rev, name, batch, _as_datetime(applied), duration, checksum)
                 for rev, name, batch, applied, duration, checksum in cursor.fetchall()
             ]
+        if FAILURE_TABLE in tables:
+            cursor.execute(f"SELECT revision FROM {FAILURE_TABLE}")
+            failed = frozenset(row[0] for row in cursor.fetchall())
         connection.rollback()
-    return heads, rows
+    return HistoryState(heads, rows, failed)

@@ -45,7 +45,15 @@ class DumpLoaded:
     statements: int
 
 
-ProgressCallback = Callable[["StepDone | RunStarted | DumpLoaded | Dropped"], None]
+@dataclass(frozen=True)
+class LockWaiting:
+    """Another process holds the migration lock; announced once before waiting for it."""
+
+    holder: str
+    timeout: float
+
+
+ProgressCallback = Callable[["StepDone | RunStarted | DumpLoaded | LockWaiting | Dropped"], None]
 
 
 def checksum(path: Path) -> str:
@@ -53,7 +61,7 @@ def checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _ignore(_event: StepDone | RunStarted | DumpLoaded | Dropped) -> None:
+def _ignore(_event: StepDone | RunStarted | DumpLoaded | LockWaiting | Dropped) -> None:
     return None
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from project.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///database.sqlite3"
+DEFAULT_LOCK_TIMEOUT = 60.0
 PROJECT_MARKERS = ("manage.py", "pyproject.toml")
 PRODUCTION = "production"
 
@@ -24,6 +25,7 @@ class Settings:
     environment: str = "local"
     exclude_tables: tuple[str, ...] = ()
     prohibit_destructive: bool = False
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
 
     @property
     def production(self) -> bool:
@@ -83,6 +85,7 @@ def resolve_settings(
     database_url: str | None = None,
     root: Path | None = None,
     environ: dict[str, str] | None = None,
+    lock_timeout: float | None = None,
 ) -> Settings:
     """Merge every source of settings, highest precedence first."""
     project_root = (root or find_project_root()).resolve()
@@ -108,6 +111,10 @@ def resolve_settings(
     prohibit = tool.get("prohibit_destructive", False)
     if not isinstance(prohibit, bool):
         raise ConfigError("[tool.manage] prohibit_destructive must be true or false")
+    if lock_timeout is None:
+        lock_timeout = tool.get("lock_timeout", DEFAULT_LOCK_TIMEOUT)
+    if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, int | float) or lock_timeout < 0:
+        raise ConfigError("[tool.manage] lock_timeout must be a number of seconds (0 or more)")
     return Settings(
         root=project_root,
         database_url=url.strip(),
@@ -117,4 +124,5 @@ def resolve_settings(
         environment=str(environment),
         exclude_tables=_string_tuple(tool.get("exclude_tables", []), "exclude_tables"),
         prohibit_destructive=prohibit,
+        lock_timeout=float(lock_timeout),
     )

@@ -19,7 +19,7 @@ def test_plain_driver_reads_what_sqlalchemy_reads(
     url = next(databases)
     try:
         project = make_project(tmp_path, url, monkeypatch)
-        assert rawdb.read_state(url, project.root) in (None, ((), []))
+        assert rawdb.read_state(url, project.root) in (None, ((), [], frozenset()))
         first = create_table_revision(project.migrations, 1, "alpha", None)
         create_table_revision(project.migrations, 2, "beta", first)
         assert project.run("migrate", "--step").exit_code == 0
@@ -44,7 +44,7 @@ def test_plain_driver_reads_what_sqlalchemy_reads(
 
 def test_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:
     target = tmp_path / "absent.sqlite3"
-    assert rawdb.read_state(f"sqlite:///{target}", tmp_path) == ((), [])
+    assert rawdb.read_state(f"sqlite:///{target}", tmp_path) == ((), [], frozenset())
     assert not target.exists()
     assert rawdb.read_state(f"sqlite:///{tmp_path}/no/such/dir.sqlite3", tmp_path) is None
 

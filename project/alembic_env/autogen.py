@@ -112,7 +112,8 @@ def _normalised_default(value: Any) -> str | None:
         if text.startswith("(") and text.endswith(")"):
             text = text[1:-1].strip()
         if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-            text = text[1:-1]
+            # A quote inside an SQL string literal is doubled: 'a''b' is the text a'b.
+            text = text[1:-1].replace(text[0] * 2, text[0])
     return _canonical_number(text)
 
 

@@ -27,12 +27,13 @@ class AppState:
     quiet: bool = False
     verbose: bool = False
     traceback: bool = False
+    lock_timeout: float | None = None
     output: Output = field(default_factory=Output)
 
     def settings(self) -> Settings:
         from project.settings import resolve_settings
 
-        return resolve_settings(database_url=self.database_url)
+        return resolve_settings(database_url=self.database_url, lock_timeout=self.lock_timeout)
 
 
 def state(ctx: typer.Context) -> AppState:

@@ -26,5 +26,7 @@ def command(
         app.output.status_json(result)
     else:
         app.output.status(result, only_pending=pending)
+    if result.problem is not None:
+        raise result.problem
     if pending and result.count("Pending"):
         raise typer.Exit(1)

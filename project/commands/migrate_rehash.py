@@ -1,0 +1,26 @@
+"""`migrate:rehash`: accept the current checksum of applied migrations edited since they ran."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from project.commands import state
+
+
+def command(
+    ctx: typer.Context,
+    revisions: Annotated[
+        list[str] | None,
+        typer.Argument(help="Revision ids (or file names) to accept; default: every edited one."),
+    ] = None,
+) -> None:
+    """Accept edited migration files after review (store their new checksum)."""
+    from project import migrator
+    from project.naming import revision_argument
+
+    app = state(ctx)
+    wanted = tuple(revision_argument(revision) for revision in revisions or ())
+    result = migrator.accept_checksums(app.settings(), wanted, app.output.progress)
+    app.output.accepted(result)

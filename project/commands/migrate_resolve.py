@@ -1,0 +1,22 @@
+"""`migrate:resolve`: clear the failure mark of a migration that failed outside a transaction."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from project.commands import state
+
+
+def command(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Revision id (or file name) of the failed migration.")],
+) -> None:
+    """Mark a failed non-transactional migration as repaired, so migrate runs again."""
+    from project import migrator
+    from project.naming import revision_argument
+
+    app = state(ctx)
+    result = migrator.resolve_failure(app.settings(), revision_argument(revision), app.output.progress)
+    app.output.resolved(result)

@@ -1,0 +1,93 @@
+"""History integrity: does the database's record (version table, ledger) fit the revision files?"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from project import ledger
+from project.errors import HistoryError
+from project.recorder import checksum
+
+if TYPE_CHECKING:
+    from project.ledger import LedgerRow
+    from project.revision_index import RevisionIndex
+
+REVISION_VALUE = re.compile(r"[0-9A-Za-z_]{1,64}")
+SHOWN_VALUE_LENGTH = 40
+VERSION_HINT = (
+    f"{ledger.VERSION_TABLE} must hold the newest applied revision of each branch; "
+    "repair it by hand or with `alembic stamp REVISION` once you know where the schema stands"
+)
+
+
+@dataclass(frozen=True)
+class EditedMigration:
+    """An applied migration whose file no longer has the checksum stored when it ran."""
+
+    revision: str
+    name: str
+    stored: str
+    current: str
+
+
+def edited_migrations(index: RevisionIndex, rows: list[LedgerRow]) -> tuple[EditedMigration, ...]:
+    edited = []
+    for row in rows:
+        file = index.revisions.get(row.revision)
+        if file is None or row.checksum is None:
+            continue
+        current = checksum(file.path)
+        if current != row.checksum:
+            edited.append(EditedMigration(row.revision, file.name, row.checksum, current))
+    return tuple(edited)
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= SHOWN_VALUE_LENGTH else text[: SHOWN_VALUE_LENGTH - 3] + "..."
+
+
+def history_problem(
+    index: RevisionIndex, version_heads: tuple[str, ...], rows: list[LedgerRow]
+) -> HistoryError | None:
+    """The first way the recorded history contradicts the files, as one sentence; None if it fits."""
+    known = index.revisions
+    names = {row.revision: row.name for row in rows}
+    for value in version_heads:
+        if not isinstance(value, str) or not REVISION_VALUE.fullmatch(value):
+            return HistoryError(
+                f"{ledger.VERSION_TABLE} holds {_shown(value)}, which is not a revision id", hint=VERSION_HINT
+            )
+    for value, count in Counter(version_heads).items():
+        if count > 1:
+            return HistoryError(
+                f"{ledger.VERSION_TABLE} holds revision {value} {count} times", hint=VERSION_HINT
+            )
+    missing = [value for value in version_heads if value not in known]
+    missing += [row.revision for row in rows if row.revision not in known and row.revision not in missing]
+    if missing:
+        revision = missing[0]
+        also = f" (ledger name {names[revision]})" if revision in names else ""
+        return HistoryError(
+            f"the database is at revision {revision}{also}, which has no migration file",
+            hint="restore the missing file (or run the newer release that created it)",
+        )
+    for value in version_heads:
+        below = index.ancestors([value]) - {value}
+        older = [other for other in version_heads if other in below]
+        if older:
+            return HistoryError(
+                f"{ledger.VERSION_TABLE} holds {value} and {older[0]}, but {older[0]} is an ancestor "
+                f"of {value}",
+                hint=VERSION_HINT,
+            )
+    if not version_heads and rows:
+        return HistoryError(
+            f"{ledger.VERSION_TABLE} is empty, but the ledger records {len(rows)} applied migration(s), "
+            f"the newest {rows[-1].name}; refusing to start from scratch",
+            hint=VERSION_HINT,
+        )
+    return None

@@ -1,0 +1,185 @@
+"""The migration lock: one schema-changing command at a time per database, with a bounded wait.
+
+PostgreSQL: a session-level advisory lock on a connection of its own (it survives the commits
+of migrations that run outside a transaction); MariaDB/MySQL: GET_LOCK; SQLite: flock on a
+file beside the database. The server or the kernel frees each of them when the holder dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from project import database
+from project.errors import LockTimeout
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Connection
+
+# The same 64-bit key in every process; advisory locks are scoped to one database already.
+LOCK_KEY = int.from_bytes(hashlib.sha256(b"manage.py migrations").digest()[:8], "big", signed=True)
+POLL_SECONDS = 0.05
+MYSQL_LOCK_NAME_LENGTH = 64
+
+OnWait = Callable[[str], None]
+
+
+def client_name() -> str:
+    """Who we are, as other processes will see the holder of the lock."""
+    return f"manage.py pid {os.getpid()} on {socket.gethostname()}"
+
+
+def lock_file_for(url: URL) -> Path | None:
+    """The file beside an SQLite database that carries its lock; None for in-memory databases."""
+    path = database.sqlite_path(url)
+    return path.with_name(path.name + ".lock") if path is not None else None
+
+
+@contextmanager
+def migration_lock(url: URL, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[None]:
+    """Hold the migration lock for the body; wait at most `timeout` seconds, then LockTimeout."""
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        lock = _postgres_lock(url, timeout, on_wait, shown_url)
+    elif backend in ("mysql", "mariadb"):
+        lock = _mysql_lock(url, timeout, on_wait, shown_url)
+    elif (path := lock_file_for(url)) is not None:
+        lock = _file_lock(path, timeout, on_wait, shown_url)
+    else:
+        lock = contextlib.nullcontext()
+    with lock:
+        yield
+
+
+def _timed_out(timeout: float, shown_url: str, holder: str) -> LockTimeout:
+    return LockTimeout(
+        f"gave up after {timeout:g} s waiting for the migration lock on {shown_url}, held by {holder}; "
+        "nothing was changed",
+        hint="another migrate or rollback is running: let it finish, or raise --lock-timeout",
+    )
+
+
+@contextmanager
+def _lock_connection(url: URL) -> Iterator[Connection]:
+    engine = database.create_engine_for(url, application_name=client_name()[:63])
+    try:
+        with database.connect(engine) as connection:
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
+    finally:
+        engine.dispose()
+
+
+POSTGRES_HOLDER = """
+SELECT a.application_name, a.pid, host(a.client_addr)
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND ((l.classid::bigint << 32) | l.objid::bigint) = %(key)s
+"""
+
+
+def _postgres_holder(connection: Connection) -> str:
+    row = connection.exec_driver_sql(POSTGRES_HOLDER, {"key": LOCK_KEY}).first()
+    if row is None:
+        return "a session that has just released it"
+    application, backend_pid, address = row
+    where = f"server process {backend_pid}" + (f", client {address}" if address else "")
+    return f"{application or 'an unnamed client'} ({where})"
+
+
+@contextmanager
+def _postgres_lock(url: URL, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[None]:
+    from sqlalchemy.exc import OperationalError
+
+    with _lock_connection(url) as connection:
+        key = {"key": LOCK_KEY}
+        if not connection.exec_driver_sql("SELECT pg_try_advisory_lock(%(key)s)", key).scalar():
+            holder = _postgres_holder(connection)
+            on_wait(holder)
+            # lock_timeout 0 would mean "wait forever": the smallest real wait instead.
+            milliseconds = max(1, round(timeout * 1000))
+            connection.exec_driver_sql(f"SET lock_timeout = {milliseconds}")
+            try:
+                connection.exec_driver_sql("SELECT pg_advisory_lock(%(key)s)", key)
+            except OperationalError as exc:
+                if getattr(exc.orig, "pgcode", None) != "55P03":
+                    raise
+                raise _timed_out(timeout, shown_url, holder) from None
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                connection.exec_driver_sql("SELECT pg_advisory_unlock(%(key)s)", key)
+
+
+def _mysql_holder(connection: Connection, name: str) -> str:
+    from sqlalchemy import text
+
+    holder_id = connection.execute(text("SELECT IS_USED_LOCK(:name)"), {"name": name}).scalar()
+    if holder_id is None:
+        return "a session that has just released it"
+    row = connection.execute(
+        text("SELECT USER, HOST FROM information_schema.PROCESSLIST WHERE ID = :id"), {"id": holder_id}
+    ).first()
+    who = f" ({row[0]}@{row[1]})" if row else ""
+    return f"connection {holder_id}{who}"
+
+
+@contextmanager
+def _mysql_lock(url: URL, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[None]:
+    from sqlalchemy import text
+
+    name = f"manage.py migrations {url.database}"[:MYSQL_LOCK_NAME_LENGTH]
+    with _lock_connection(url) as connection:
+        acquire = text("SELECT GET_LOCK(:name, :timeout)")
+        if connection.execute(acquire, {"name": name, "timeout": 0}).scalar() != 1:
+            holder = _mysql_holder(connection, name)
+            on_wait(holder)
+            if connection.execute(acquire, {"name": name, "timeout": timeout}).scalar() != 1:
+                raise _timed_out(timeout, shown_url, holder)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+
+
+@contextmanager
+def _file_lock(path: Path, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[None]:
+    import fcntl
+
+    if not path.parent.is_dir():
+        # database.connect names the missing directory; there is nothing to lock yet.
+        yield
+        return
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        holder: str | None = None
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if holder is None:
+                    holder = path.read_text(encoding="utf-8").strip() or "another process"
+                    on_wait(holder)
+                if time.monotonic() >= deadline:
+                    raise _timed_out(timeout, shown_url, holder) from None
+                time.sleep(POLL_SECONDS)
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, client_name().encode() + b"\n", 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(descriptor, 0)
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)

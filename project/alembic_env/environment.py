@@ -50,7 +50,8 @@ def run(context: Any) -> None:
                 found = discovery.discover_models(settings.root, settings.model_packages)
                 metadata = list(found.metadata)
 
-        from project.alembic_env.autogen import directives_hook
+        from project.alembic_env.autogen import AutogenOutcome, AutogenRequest, directives_hook
+        from project.alembic_env.rendering import render_item_hook
 
         context.configure(
             connection=connection,
@@ -61,11 +62,11 @@ def run(context: Any) -> None:
             compare_server_default=True,
             transaction_per_migration=True,
             on_version_apply=[recorder],
+            render_item=render_item_hook(),
             process_revision_directives=directives_hook(
                 metadata or [],
-                report=attributes.get("autogenerate_report"),
-                drop_empty=attributes.get("drop_empty", False),
-                derive_name=attributes.get("derive_name", False),
+                attributes.get("autogen_request") or AutogenRequest(),
+                attributes.get("autogen_outcome") or AutogenOutcome(),
             ),
         )
         recorder.restart_clock()

@@ -40,7 +40,8 @@ def _wanted(table: Table, dialect: Any) -> dict[str, CheckConstraint]:
 
 
 def _sql_of(constraint: CheckConstraint, dialect: Any) -> str:
-    return str(constraint.sqltext.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    options = {"literal_binds": True, "include_table": False}
+    return str(constraint.sqltext.compile(dialect=dialect, compile_kwargs=options))
 
 
 def _canonical_on_postgresql(connection: Any, table: str, sql: str) -> str | None:

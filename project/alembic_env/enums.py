@@ -238,6 +238,7 @@ def _enum_ops_for(
 ) -> None:
     enums = _enums_of(_columns_of(operation))
     if isinstance(operation, ops.CreateTableOp):
+        _reuse_existing_types(operation, present)
         present |= set(enums)
     elif isinstance(operation, ops.AddColumnOp):
         for name, values in enums.items():
@@ -249,6 +250,20 @@ def _enum_ops_for(
             if name in present and name not in users_after:
                 after.append(DropEnumTypeOp(name, values))
                 present.discard(name)
+
+
+def _reuse_existing_types(operation: ops.CreateTableOp, present: set[str]) -> None:
+    """create_table would CREATE TYPE again (and fail) for a type another table already uses."""
+    from sqlalchemy.dialects.postgresql import ENUM
+
+    columns = []
+    for item in operation.columns:
+        enum = _native_enum(item)
+        if enum is not None and enum.name in present:
+            item = item._copy()
+            item.type = ENUM(*enum.enums, name=enum.name, create_type=False)
+        columns.append(item)
+    operation.columns = columns
 
 
 def enums_in(metadata: Iterable[MetaData]) -> set[str]:

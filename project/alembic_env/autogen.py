@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alembic.operations import MigrateOperation, ops
-from sqlalchemy import MetaData
+from sqlalchemy import Identity, MetaData
 
 from project.alembic_env import checks as checks  # registers the CHECK comparator
 from project.alembic_env.enums import (
@@ -61,19 +61,39 @@ def _normalised_default(value: Any) -> str | None:
     return text
 
 
-def _drop_false_default_changes(container: ops.OpContainer) -> None:
+MYSQL_BOOLEANS = {"true": "1", "false": "0"}
+
+
+def _comparable(value: Any, dialect: Any) -> str | None:
+    """MariaDB/MySQL store TRUE and FALSE defaults as 1 and 0."""
+    text = _normalised_default(value)
+    if text is not None and dialect.name in ("mysql", "mariadb"):
+        return MYSQL_BOOLEANS.get(text.lower(), text)
+    return text
+
+
+def _unrepresentable(value: Any, dialect: Any) -> bool:
+    """An Identity on a database without identity columns (SQLite, MariaDB) can never match."""
+    return isinstance(value, Identity) and not getattr(dialect, "supports_identity_columns", False)
+
+
+def _drop_false_default_changes(container: ops.OpContainer, dialect: Any) -> None:
     """Alembic reports some unchanged server defaults (e.g. '' on SQLite) as changed."""
     kept: list[MigrateOperation] = []
     for operation in container.ops:
         if isinstance(operation, ops.ModifyTableOps):
-            _drop_false_default_changes(operation)
+            _drop_false_default_changes(operation, dialect)
             if operation.ops:
                 kept.append(operation)
             continue
         if isinstance(operation, ops.AlterColumnOp) and operation.modify_server_default is not False:
-            before = _normalised_default(operation.existing_server_default)
-            after = _normalised_default(operation.modify_server_default)
-            if before == after:
+            before = _comparable(operation.existing_server_default, dialect)
+            after = _comparable(operation.modify_server_default, dialect)
+            identity = any(
+                _unrepresentable(value, dialect)
+                for value in (operation.modify_server_default, operation.existing_server_default)
+            )
+            if before == after or identity:
                 operation.modify_server_default = False
                 if _alters_nothing(operation):
                     continue
@@ -224,7 +244,7 @@ def directives_hook(metadata: Iterable[MetaData], request: AutogenRequest, outco
             return
         script = directives[0]
         for container in (*script.upgrade_ops_list, *script.downgrade_ops_list):
-            _drop_false_default_changes(container)
+            _drop_false_default_changes(container, context.dialect)
         if request.drop_empty and script.upgrade_ops.is_empty():
             directives[:] = []
             return

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from alembic.autogenerate import renderers
 from alembic.operations import ops
 
 
@@ -27,6 +28,12 @@ class RenameCandidate:
 Decide = Callable[[RenameCandidate], bool]
 
 
+@renderers.dispatch_for(ops.RenameTableOp)
+def _render_rename_table(_context: Any, operation: ops.RenameTableOp) -> str:
+    """Alembic can run rename_table but has no renderer for it: autogenerate never emits one."""
+    return f"op.rename_table({operation.table_name!r}, {operation.new_table_name!r})"
+
+
 def _shape(columns: Any) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((column.name, type(column.type)._type_affinity.__name__) for column in columns))
 
@@ -41,7 +48,7 @@ def table_candidates(upgrade: ops.UpgradeOps) -> list[RenameCandidate]:
     found = []
     for drop in dropped:
         shape = _shape(drop.to_table().columns)
-        matches = [create for create in created if _shape(create.columns) == shape]
+        matches = [create for create in created if _shape(create.to_table().columns) == shape]
         if len(matches) == 1:
             found.append(RenameCandidate("table", drop.table_name, matches[0].table_name))
     return found

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from conftest import Project
+import shutil
+
+import sqlalchemy as sa
+from conftest import REPO_ROOT, Project
 from schema_state import assert_matches_models
 
 PRODUCTS_MODEL = """
@@ -107,8 +110,6 @@ def _settings(name: str, amount: str) -> str:
 
 
 def _default_of(project: Project, column: str) -> str:
-    import sqlalchemy as sa
-
     engine = project.engine()
     try:
         columns = {c["name"]: c for c in sa.inspect(engine).get_columns("settings")}
@@ -149,3 +150,19 @@ def test_server_defaults_have_no_false_positives_and_changes_are_found(
     assert "draft" in _default_of(project, "name")
     assert_matches_models(project, twin_url)
     assert project.query("SELECT name FROM settings") == [("kept",)]
+
+
+def test_example_schema_migrates_to_create_all_and_a_second_run_finds_nothing(
+    any_project: Project, twin_url: str
+) -> None:
+    project = any_project
+    for source in (REPO_ROOT / "models").glob("*.py"):
+        shutil.copy(source, project.root / "models" / source.name)
+    for source in (REPO_ROOT / "migrations").glob("*.py"):
+        shutil.copy(source, project.migrations / source.name)
+
+    assert project.run("migrate").exit_code == 0
+    assert_matches_models(project, twin_url)
+    result = project.run("make:migration", "--check")
+    assert result.exit_code == 0, result.output
+    assert "No changes detected." in result.output

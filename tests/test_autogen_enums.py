@@ -171,3 +171,27 @@ def test_enum_column_added_to_an_existing_table(any_project: Project, twin_url: 
     assert _enum_types(project) == set()
     assert project.run("migrate").exit_code == 0
     assert_matches_models(project, twin_url)
+
+
+def test_sqlite_enum_check_constraint_follows_value_changes(sqlite_project: Project) -> None:
+    project = sqlite_project
+    constrained = _moods("happy", "sad").replace('name="mood")', 'name="mood", create_constraint=True)')
+    project.write_model("diary.py", constrained)
+    project.make("create diaries")
+    assert project.run("migrate").exit_code == 0
+    assert "No changes detected." in project.run("make:migration", "again").output
+    project.query("SELECT 1")
+    engine = project.engine()
+    with engine.begin() as connection:
+        connection.exec_driver_sql("INSERT INTO diaries (id, mood) VALUES (1, 'sad')")
+    engine.dispose()
+    project.write_model("diary.py", constrained.replace("'sad', name", "'sad', 'calm', name"))
+
+    project.make("add calm")
+    assert project.run("migrate").exit_code == 0
+    engine = project.engine()
+    with engine.begin() as connection:
+        connection.exec_driver_sql("INSERT INTO diaries (id, mood) VALUES (2, 'calm')")
+    engine.dispose()
+    assert "No changes detected." in project.run("make:migration", "again").output
+    assert _rows(project) == [(1, "sad"), (2, "calm")]

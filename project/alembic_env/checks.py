@@ -71,6 +71,13 @@ def _differs(autogen_context: Any, table: str, wanted: str, reflected: str) -> b
     return True
 
 
+def _bound_type(constraint: CheckConstraint) -> Any:
+    """The Enum or Boolean whose CHECK this is. Migrations run without the models' naming
+    convention, so such a CHECK is created under the type's own name (e.g. `mood`)."""
+    rule = getattr(constraint, "_create_rule", None)
+    return getattr(getattr(rule, "func", None), "__self__", None)
+
+
 @comparators.dispatch_for("table")
 def compare_check_constraints(
     autogen_context: Any,
@@ -87,15 +94,21 @@ def compare_check_constraints(
         reflected = autogen_context.inspector.get_check_constraints(table_name, schema=schema)
     except NotImplementedError:
         return PriorityDispatchResult.CONTINUE
-    existing = {ck["name"]: ck["sqltext"] for ck in reflected if ck.get("name")}
     wanted = _wanted(metadata_table, dialect)
+    existing = {ck["name"]: ck["sqltext"] for ck in reflected if ck.get("name")}
+    real_names = {name: name for name in existing}
+    for name, constraint in wanted.items():
+        bare = getattr(_bound_type(constraint), "name", None)
+        if name not in existing and bare in existing and bare not in wanted:
+            existing[name] = existing.pop(bare)
+            real_names[name] = real_names.pop(bare)
 
     for name in sorted(set(existing) - set(wanted)):
-        constraint = CheckConstraint(existing[name], name=name, table=conn_table)
+        constraint = CheckConstraint(existing[name], name=real_names[name], table=conn_table)
         modify_table_ops.ops.append(ops.DropConstraintOp.from_constraint(constraint))
     for name in sorted(set(existing) & set(wanted)):
         if _differs(autogen_context, table_name, _sql_of(wanted[name], dialect), existing[name]):
-            old = CheckConstraint(existing[name], name=name, table=conn_table)
+            old = CheckConstraint(existing[name], name=real_names[name], table=conn_table)
             modify_table_ops.ops.append(ops.DropConstraintOp.from_constraint(old))
             modify_table_ops.ops.append(ops.AddConstraintOp.from_constraint(wanted[name]))
     for name in sorted(set(wanted) - set(existing)):

@@ -19,7 +19,7 @@ class Diary(Base):
     __tablename__ = "diaries"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    mood: Mapped[str] = mapped_column(MOOD)
+    mood: Mapped[str] = mapped_column(MOOD, server_default="happy")
 """
 
 NOTES_MODEL = """
@@ -159,7 +159,7 @@ def test_enum_column_added_to_an_existing_table(any_project: Project, twin_url: 
     project.query("SELECT 1")
     project.write_model(
         "diary.py",
-        _moods("happy", "sad").replace("mapped_column(MOOD)", "mapped_column(MOOD, nullable=True)"),
+        _moods("happy", "sad").replace('server_default="happy")', "nullable=True)"),
     )
 
     result = project.run("make:migration", "add mood")

@@ -111,7 +111,7 @@ def _render_add_values(operation: AlterEnumValuesOp) -> list[str]:
         following = [v for v in operation.after[index + 1 :] if v in operation.before]
         place = f" BEFORE {_literal(following[0])}" if following else ""
         sql = f"ALTER TYPE {_quoted(operation.type_name)} ADD VALUE IF NOT EXISTS {_literal(value)}{place}"
-        lines.append("    " + _execute(sql))
+        lines.append(_execute(sql))
     lines.append("")
     return lines
 

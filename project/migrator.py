@@ -233,6 +233,13 @@ def _pretend(
     transaction = connection.begin()
     try:
         bridge.run_steps(config, script, steps)
+    except Exception as exc:
+        name = bridge.step_file(steps[len(recorder.done)]).name
+        raise OperationFailed(
+            f"cannot pretend {name}: {bridge.describe_error(exc)}",
+            hint="a migration that commits on its own (autocommit_block(), e.g. ALTER TYPE ... ADD VALUE) "
+            "cannot run inside the rolled-back transaction --pretend uses; nothing was changed",
+        ) from exc
     finally:
         transaction.rollback()
         event.remove(connection, "before_cursor_execute", capture)

@@ -195,3 +195,23 @@ def test_sqlite_enum_check_constraint_follows_value_changes(sqlite_project: Proj
     engine.dispose()
     assert "No changes detected." in project.run("make:migration", "again").output
     assert _rows(project) == [(1, "sad"), (2, "calm")]
+
+
+def test_pretend_on_an_added_postgresql_enum_value_changes_nothing(project: Project) -> None:
+    project.write_model("diary.py", _moods("happy", "sad"))
+    project.make("create diaries")
+    assert project.run("migrate").exit_code == 0
+    project.write_model("diary.py", _moods("happy", "sad", "indifferent"))
+    project.make("add indifferent")
+
+    result = project.run("migrate", "--pretend")
+
+    if project.backend == "postgresql":
+        assert result.exit_code == 1
+        assert "cannot pretend" in result.output and "autocommit_block" in result.output
+        assert "Traceback" not in result.output
+        labels = project.query("SELECT enum_range(NULL::mood)::text")
+        assert labels == [("{happy,sad}",)]
+    else:
+        assert result.exit_code == 0, result.output
+    assert project.run("migrate").exit_code == 0

@@ -46,6 +46,8 @@ def make_config(settings: Settings, **attributes: Any) -> Config:
     config.set_main_option("version_locations", str(settings.migrations_dir))
     config.set_main_option("file_template", FILE_TEMPLATE)
     config.set_main_option("truncate_slug_length", str(MAX_MESSAGE_LENGTH))
+    # Like alembic.ini's `prepend_sys_path = .`: migrations may import the user's model modules.
+    config.set_main_option("prepend_sys_path", str(settings.root))
     config.attributes.update(settings=settings, **attributes)
     return config
 

@@ -51,6 +51,7 @@ THEME = Theme(
 MAX_LINE_WIDTH = 110
 PIPED_WIDTH = 200
 SYMBOL_STYLES = {"+": "add", "~": "alter", "-": "drop"}
+SYMBOL_ORDER = {"+": 0, "~": 1, "-": 2}
 STATE_STYLES = {"Ran": "done", "Pending": "pending", "Missing": "missing", "Failed": "fail"}
 
 
@@ -336,17 +337,23 @@ class Output:
     # make:migration
 
     def changes(self, changes: Iterable[Any]) -> None:
-        for change in changes:
+        """Grouped: creations, then alterations, then drops (destructive ones flagged)."""
+        for change in sorted(changes, key=lambda change: SYMBOL_ORDER.get(change.symbol, 1)):
             line = Text("  ")
             line.append(f"{change.symbol} {change.text}", style=SYMBOL_STYLES.get(change.symbol))
             if change.destructive:
                 line.append("  (destructive)", style="destructive")
             self.say(line)
 
-    def discovered(self, modules: Iterable[str], tables: Iterable[str]) -> None:
-        if self.verbose:
-            self.say(Text(f"  Models: {', '.join(modules)}", style="muted"))
-            self.say(Text(f"  Tables: {', '.join(tables)}", style="muted"))
+    def discovered(self, modules: Iterable[str], tables_per_metadata: Iterable[list[str]]) -> None:
+        """What the diff is based on: a missing module here explains a surprising drop."""
+        self.say(Text(f"  Models: {', '.join(modules) or '(none)'}", style="muted"))
+        for index, tables in enumerate(tables_per_metadata, start=1):
+            self.say(Text(f"  Tables (metadata {index}): {', '.join(tables) or '(none)'}", style="muted"))
+        self.say("")
+
+    def warning(self, text: str) -> None:
+        self.err.print(Text(f"warning: {text}", style="pending"), soft_wrap=True)
 
     def dumped(self, path: Path, root: Path, statements: int) -> None:
         self.result_line(f"  Dumped the schema to {_shown(path, root)} ({statements} statements)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +20,8 @@ from project.revision_index import RevisionIndex
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection
 
-    from project.alembic_env.autogen import Change
+    from project.alembic_env.autogen import AutogenOutcome, AutogenRequest, Change
+    from project.alembic_env.renames import Decide, RenameCandidate
     from project.discovery import DiscoveredModels
     from project.guard import Confirm
     from project.schema_dump import DumpInfo
@@ -70,9 +71,14 @@ class FreshResult:
 
 @dataclass(frozen=True)
 class MakeResult:
+    """What make:migration found and did; `refused_drops` (table -> rows) means nothing was written."""
+
     path: Path | None
     changes: tuple[Change, ...]
     models: DiscoveredModels | None
+    unconfirmed_renames: tuple[RenameCandidate, ...] = ()
+    refused_drops: tuple[tuple[str, int], ...] = ()
+    dry_run: bool = False
 
 
 @dataclass
@@ -434,6 +440,13 @@ def _pretend(
     transaction = connection.begin()
     try:
         bridge.run_steps(config, script, steps)
+    except Exception as exc:
+        name = bridge.step_file(steps[len(recorder.done)]).name
+        raise OperationFailed(
+            f"cannot pretend {name}: {bridge.describe_error(exc)}",
+            hint="a migration that commits on its own (autocommit_block(), e.g. ALTER TYPE ... ADD VALUE) "
+            "cannot run inside the rolled-back transaction --pretend uses; nothing was changed",
+        ) from exc
     finally:
         transaction.rollback()
         event.remove(connection, "before_cursor_execute", capture)
@@ -754,8 +767,17 @@ def make_migration(
     *,
     empty: bool = False,
     merge: bool = False,
+    dry_run: bool = False,
+    allow_drops: bool = False,
+    renames: Mapping[str, str] | None = None,
+    ask: Decide | None = None,
 ) -> MakeResult:
-    """Autogenerate one revision file from the models; write nothing when nothing changed."""
+    """Autogenerate one revision file from the models; write nothing when nothing changed.
+
+    Probable renames are confirmed by `renames` (old -> new) or by `ask`; without either they
+    stay drop + add and come back in `unconfirmed_renames`.
+    """
+    from project.alembic_env.autogen import AutogenOutcome, AutogenRequest
     from project.discovery import discover_models
     from project.naming import migration_message
 
@@ -770,30 +792,61 @@ def make_migration(
         return MakeResult(_checked_path(created), (), None)
 
     models = discover_models(settings.root, settings.model_packages)
-    report: list[Change] = []
+    request = AutogenRequest(
+        drop_empty=True,
+        derive_name=name is None,
+        dry_run=dry_run,
+        allow_drops=allow_drops,
+        renames=dict(renames or {}),
+        ask=ask,
+    )
+    outcome = AutogenOutcome()
     with _session(settings) as session:
-        created = _autogenerate(session, models, message, report, derive_name=name is None)
-    return MakeResult(_checked_path(created), tuple(report), models)
+        created = _autogenerate(session, models, message, request, outcome)
+    unmatched = sorted(set(request.renames) - outcome.used_answers)
+    if unmatched:
+        _remove_created(created)
+        raise UsageError(
+            f"--rename {unmatched[0]}:{request.renames[unmatched[0]]} matches no table or column "
+            "that disappears while one of the same shape appears",
+            hint="the old name is `table` or `table.column` as in the database, the new one as in the models",
+        )
+    return MakeResult(
+        _checked_path(created),
+        tuple(outcome.changes),
+        models,
+        tuple(outcome.unconfirmed),
+        tuple(sorted(outcome.refused_drops.items())),
+        dry_run,
+    )
+
+
+def _created_script(created: Any) -> Any:
+    if isinstance(created, list):
+        return created[0] if created else None
+    return created
+
+
+def _remove_created(created: Any) -> None:
+    script = _created_script(created)
+    if script is not None:
+        Path(script.path).unlink(missing_ok=True)
 
 
 def _autogenerate(
     session: _Session,
     models: DiscoveredModels,
     message: str,
-    report: list[Change],
-    *,
-    derive_name: bool = False,
-    write: bool = True,
+    request: AutogenRequest,
+    outcome: AutogenOutcome,
 ) -> Any:
-    """Compare the models with a fully migrated database; `write=False` only fills the report."""
+    """Compare the models with a fully migrated database; a dry run only fills `outcome`."""
     config = bridge.make_config(
         session.settings,
         connection=session.connection,
         metadata=list(models.metadata),
-        autogenerate_report=report,
-        drop_empty=True,
-        derive_name=derive_name,
-        write=write,
+        autogen_request=request,
+        autogen_outcome=outcome,
     )
     script = bridge.load_script(config)
     _refuse_multiple_heads(script)
@@ -864,27 +917,24 @@ def check(settings: Settings) -> CheckResult:
         drift_checked = not problems
         if drift_checked:
             models = discover_models(settings.root, settings.model_packages)
-            report: list[Change] = []
-            _autogenerate(session, models, "check", report, write=False)
-            problems += checks.drift(report)
+            from project.alembic_env.autogen import AutogenOutcome, AutogenRequest
+
+            outcome = AutogenOutcome()
+            request = AutogenRequest(drop_empty=True, dry_run=True)
+            _autogenerate(session, models, "check", request, outcome)
+            problems += checks.drift(outcome.changes)
         return CheckResult(session.shown_url, tuple(problems), drift_checked)
 
 
 def _checked_path(created: Any) -> Path | None:
-    """The written file, compiled before it is reported: a broken file is removed, not left."""
-    if isinstance(created, list):
-        created = created[0] if created else None
-    if created is None:
+    """The written file, compiled and imported before it is reported: a broken one is removed."""
+    from project.generated import check_generated
+
+    script = _created_script(created)
+    if script is None:
         return None
-    path = Path(created.path)
-    try:
-        compile(path.read_text(encoding="utf-8"), str(path), "exec")
-    except SyntaxError as exc:
-        path.unlink(missing_ok=True)
-        raise OperationFailed(
-            f"the generated migration did not compile and was removed: {exc}",
-            hint="this is a bug in make:migration; please report it",
-        ) from exc
+    path = Path(script.path)
+    check_generated(path)
     return _sorted_last(path)
 
 

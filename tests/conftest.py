@@ -214,3 +214,24 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
 """
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def any_backend(request: pytest.FixtureRequest) -> str:
+    """All three backends, for make:migration's autogenerate tests (issue 7)."""
+    return request.param
+
+
+@pytest.fixture
+def any_project(any_backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    """A throwaway project on SQLite, PostgreSQL or MariaDB."""
+    for url in fresh_database(any_backend, tmp_path):
+        yield make_project(tmp_path, url, monkeypatch)
+
+
+@pytest.fixture
+def twin_url(any_backend: str, tmp_path: Path) -> Iterator[str]:
+    """A second empty database on the same backend, for `metadata.create_all` comparisons."""
+    twin_dir = tmp_path / "twin"
+    twin_dir.mkdir()
+    yield from fresh_database(any_backend, twin_dir)

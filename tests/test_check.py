@@ -66,7 +66,7 @@ def test_status_json_has_the_documented_keys(project: Project) -> None:
 
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["counts"] == {"ran": 1, "pending": 1, "missing": 0}
+    assert report["counts"] == {"ran": 1, "pending": 1, "failed": 0, "missing": 0}
     ran, pending = report["migrations"]
     assert ran["name"] == "2026_01_01_000001_create_alpha_table"
     assert (ran["revision"], ran["status"], ran["batch"]) == (first, "ran", 1)
@@ -78,6 +78,7 @@ def test_status_json_has_the_documented_keys(project: Project) -> None:
         "batch": None,
         "applied_at": None,
         "duration_ms": None,
+        "edited": False,
     }
     assert "\x1b" not in result.stdout
 

@@ -1,19 +1,30 @@
-"""Autogenerate post-processing: describe detected operations, drop empty results, and drop the
-native ENUM types that Alembic's drop_table leaves behind on PostgreSQL."""
+"""Autogenerate post-processing (process_revision_directives): false default changes, renames,
+enum types, the report, and the refusal to drop tables that hold rows."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from alembic.autogenerate import renderers
-from alembic.operations import MigrateOperation, Operations, ops
-from sqlalchemy import Enum, MetaData
+from alembic.operations import MigrateOperation, ops
+from sqlalchemy import Identity, MetaData
 
+from project.alembic_env import checks as checks  # registers the CHECK comparator
+from project.alembic_env.enums import (
+    AlterEnumValuesOp,
+    CreateEnumTypeOp,
+    DropEnumTypeOp,
+    database_enums,
+    enums_in,
+    manage_enum_types,
+)
+from project.alembic_env.renames import Decide, RenameCandidate, apply_renames
 from project.naming import migration_message
+
+MANY_DROPS = 3
 
 
 @dataclass(frozen=True)
@@ -23,54 +34,6 @@ class Change:
     symbol: str
     text: str
     destructive: bool = False
-
-
-@Operations.register_operation("drop_enum_type")
-class DropEnumTypeOp(MigrateOperation):
-    """Drops a native enum type if it exists; a no-op on databases without native enums."""
-
-    def __init__(self, type_name: str) -> None:
-        self.type_name = type_name
-
-    @classmethod
-    def drop_enum_type(cls, operations: Operations, type_name: str) -> None:
-        Enum(name=type_name).drop(operations.get_bind(), checkfirst=True)
-
-
-@renderers.dispatch_for(DropEnumTypeOp)
-def _render_drop_enum_type(_context: Any, operation: DropEnumTypeOp) -> str:
-    return f"sa.Enum(name={operation.type_name!r}).drop(op.get_bind(), checkfirst=True)"
-
-
-def _named_enums(columns: Iterable[Any]) -> set[str]:
-    names = set()
-    for column in columns:
-        column_type = getattr(column, "type", None)
-        if isinstance(column_type, Enum) and column_type.native_enum and column_type.name:
-            names.add(column_type.name)
-    return names
-
-
-def _enums_in_use(metadata: Iterable[MetaData], except_tables: set[str]) -> set[str]:
-    used: set[str] = set()
-    for meta in metadata:
-        for table in meta.tables.values():
-            if table.name not in except_tables:
-                used |= _named_enums(table.columns)
-    return used
-
-
-def _add_enum_drops(container: ops.OpContainer, metadata: Iterable[MetaData]) -> None:
-    dropped = {op.table_name for op in container.ops if isinstance(op, ops.DropTableOp)}
-    created = {op.table_name for op in container.ops if isinstance(op, ops.CreateTableOp)}
-    still_used = _enums_in_use(metadata, except_tables=dropped | created)
-    result: list[MigrateOperation] = []
-    for operation in container.ops:
-        result.append(operation)
-        if isinstance(operation, ops.DropTableOp):
-            for name in sorted(_named_enums(operation.to_table().columns) - still_used):
-                result.append(DropEnumTypeOp(name))
-    container.ops = result
 
 
 def _skip_index_drops_of_dropped_tables(container: ops.OpContainer) -> None:
@@ -126,19 +89,39 @@ def _canonical_number(text: str) -> str:
     return str(number.normalize()) if number.is_finite() else text
 
 
-def _drop_false_default_changes(container: ops.OpContainer) -> None:
+MYSQL_BOOLEANS = {"true": "1", "false": "0"}
+
+
+def _comparable(value: Any, dialect: Any) -> str | None:
+    """MariaDB/MySQL store TRUE and FALSE defaults as 1 and 0."""
+    text = _normalised_default(value)
+    if text is not None and dialect.name in ("mysql", "mariadb"):
+        return MYSQL_BOOLEANS.get(text.lower(), text)
+    return text
+
+
+def _unrepresentable(value: Any, dialect: Any) -> bool:
+    """An Identity on a database without identity columns (SQLite, MariaDB) can never match."""
+    return isinstance(value, Identity) and not getattr(dialect, "supports_identity_columns", False)
+
+
+def _drop_false_default_changes(container: ops.OpContainer, dialect: Any) -> None:
     """Alembic reports some unchanged server defaults (e.g. '' on SQLite) as changed."""
     kept: list[MigrateOperation] = []
     for operation in container.ops:
         if isinstance(operation, ops.ModifyTableOps):
-            _drop_false_default_changes(operation)
+            _drop_false_default_changes(operation, dialect)
             if operation.ops:
                 kept.append(operation)
             continue
         if isinstance(operation, ops.AlterColumnOp) and operation.modify_server_default is not False:
-            before = _normalised_default(operation.existing_server_default)
-            after = _normalised_default(operation.modify_server_default)
-            if before == after:
+            before = _comparable(operation.existing_server_default, dialect)
+            after = _comparable(operation.modify_server_default, dialect)
+            identity = any(
+                _unrepresentable(value, dialect)
+                for value in (operation.modify_server_default, operation.existing_server_default)
+            )
+            if before == after or identity:
                 operation.modify_server_default = False
                 if _alters_nothing(operation):
                     continue
@@ -206,23 +189,82 @@ def describe(operations: Iterable[Any], dialect: Any) -> Iterator[Change]:
         elif isinstance(operation, ops.DropConstraintOp):
             kind = operation.constraint_type or "constraint"
             yield Change("-", f"{kind} constraint {operation.constraint_name} on {operation.table_name}")
+        elif isinstance(operation, ops.RenameTableOp):
+            yield Change("~", f"table {operation.table_name}  renamed to {operation.new_table_name}")
         elif isinstance(operation, DropEnumTypeOp):
             yield Change("-", f"enum type {operation.type_name}")
+        elif isinstance(operation, CreateEnumTypeOp):
+            yield Change("+", f"enum type {operation.type_name}")
+        elif isinstance(operation, AlterEnumValuesOp):
+            yield _describe_enum_values(operation)
         else:
             table = getattr(operation, "table_name", None)
             label = type(operation).__name__.removesuffix("Op")
             yield Change("~", f"{label} on {table}" if table else label)
 
 
-def directives_hook(
-    metadata: Iterable[MetaData],
-    *,
-    report: list[Change] | None,
-    drop_empty: bool,
-    derive_name: bool = False,
-    write: bool = True,
-) -> Any:
-    """Alembic's process_revision_directives: clean up, name, report; `write=False` only reports."""
+def _describe_enum_values(operation: AlterEnumValuesOp) -> Change:
+    added = [value for value in operation.after if value not in operation.before]
+    removed = [value for value in operation.before if value not in operation.after]
+    parts = [f"+{value}" for value in added] + [f"-{value}" for value in removed]
+    if not parts:
+        parts = ["reordered"]
+    return Change("~", f"enum type {operation.type_name}  {' '.join(parts)}", destructive=bool(removed))
+
+
+@dataclass(frozen=True)
+class AutogenRequest:
+    """What make:migration asks of autogenerate; plain `alembic revision` gets the defaults."""
+
+    drop_empty: bool = False
+    derive_name: bool = False
+    dry_run: bool = False
+    allow_drops: bool = True
+    renames: Mapping[str, str] = field(default_factory=dict)
+    ask: Decide | None = None
+
+
+@dataclass
+class AutogenOutcome:
+    """What the hook found, filled in before anything is written."""
+
+    changes: list[Change] = field(default_factory=list)
+    renames: list[RenameCandidate] = field(default_factory=list)
+    unconfirmed: list[RenameCandidate] = field(default_factory=list)
+    used_answers: set[str] = field(default_factory=set)
+    refused_drops: dict[str, int] = field(default_factory=dict)
+
+
+def _decider(request: AutogenRequest, outcome: AutogenOutcome) -> Decide:
+    def decide(candidate: RenameCandidate) -> bool:
+        new = candidate.new.split(".", 1)[1] if candidate.kind == "column" else candidate.new
+        if request.renames.get(candidate.old) in (new, candidate.new):
+            outcome.used_answers.add(candidate.old)
+            return True
+        if request.ask is not None:
+            return request.ask(candidate)
+        outcome.unconfirmed.append(candidate)
+        return False
+
+    return decide
+
+
+def _row_counts(connection: Any, tables: list[str]) -> dict[str, int]:
+    from sqlalchemy import func, select, table
+
+    return {name: connection.scalar(select(func.count()).select_from(table(name))) for name in tables}
+
+
+def _refused_drops(connection: Any, upgrade: ops.UpgradeOps) -> dict[str, int]:
+    """Tables the diff would drop, with their rows, when that looks like a mistake."""
+    dropped = [op.table_name for op in upgrade.ops if isinstance(op, ops.DropTableOp)]
+    counts = _row_counts(connection, dropped)
+    if len(dropped) >= MANY_DROPS or any(counts.values()):
+        return counts
+    return {}
+
+
+def directives_hook(metadata: Iterable[MetaData], request: AutogenRequest, outcome: AutogenOutcome) -> Any:
     metadata = list(metadata)
 
     def process_revision_directives(context: Any, _revision: Any, directives: list[Any]) -> None:
@@ -230,20 +272,27 @@ def directives_hook(
             return
         script = directives[0]
         for container in (*script.upgrade_ops_list, *script.downgrade_ops_list):
-            _drop_false_default_changes(container)
-        if drop_empty and script.upgrade_ops.is_empty():
+            _drop_false_default_changes(container, context.dialect)
+        if request.drop_empty and script.upgrade_ops.is_empty():
             directives[:] = []
             return
-        if derive_name:
-            script.message = migration_message(suggested_name(script.upgrade_ops.ops))
         for container in (*script.upgrade_ops_list, *script.downgrade_ops_list):
             _skip_index_drops_of_dropped_tables(container)
-            _add_enum_drops(container, metadata)
-        if report is not None:
-            for container in script.upgrade_ops_list:
-                report.extend(describe(container.ops, context.dialect))
-        if not write:
+        confirmed, _ = apply_renames(script.upgrade_ops, script.downgrade_ops, _decider(request, outcome))
+        outcome.renames.extend(confirmed)
+        if context.dialect.name == "postgresql":
+            existing = database_enums(context.connection)
+            wanted = enums_in(metadata)
+            manage_enum_types(script.upgrade_ops, set(existing), wanted)
+            manage_enum_types(script.downgrade_ops, set(wanted), existing)
+        outcome.changes.extend(describe(script.upgrade_ops.ops, context.dialect))
+        if not request.allow_drops:
+            outcome.refused_drops.update(_refused_drops(context.connection, script.upgrade_ops))
+        if request.dry_run or outcome.refused_drops:
             directives[:] = []
+            return
+        if request.derive_name:
+            script.message = migration_message(suggested_name(script.upgrade_ops.ops))
 
     return process_revision_directives
 

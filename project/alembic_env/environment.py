@@ -37,7 +37,6 @@ def run(context: Any) -> None:
     attributes = config.attributes
     settings: Settings = attributes.get("settings") or _plain_alembic_settings(config)
     recorder: Recorder = attributes.get("recorder") or Recorder()
-    from project.alembic_env.autogen import directives_hook
 
     with ExitStack() as stack:
         connection = attributes.get("connection")
@@ -60,6 +59,9 @@ def run(context: Any) -> None:
         if connection is not None:
             dialect_name = connection.dialect.name
 
+        from project.alembic_env.autogen import AutogenOutcome, AutogenRequest, directives_hook
+        from project.alembic_env.rendering import render_item_hook
+
         context.configure(
             **target,
             target_metadata=metadata,
@@ -69,12 +71,11 @@ def run(context: Any) -> None:
             compare_server_default=True,
             transaction_per_migration=True,
             on_version_apply=[recorder],
+            render_item=render_item_hook(),
             process_revision_directives=directives_hook(
                 metadata or [],
-                report=attributes.get("autogenerate_report"),
-                drop_empty=attributes.get("drop_empty", False),
-                derive_name=attributes.get("derive_name", False),
-                write=attributes.get("write", True),
+                attributes.get("autogen_request") or AutogenRequest(),
+                attributes.get("autogen_outcome") or AutogenOutcome(),
             ),
         )
         recorder.restart_clock()

@@ -82,6 +82,11 @@ def test_reserved_words_and_quotes_migrate_and_roll_back(any_backend_project: Pr
     assert project.run("migrate").exit_code == 0
     assert {"user", "order"} <= project.tables()
 
+    fresh = project.run("migrate:fresh")
+    assert fresh.exit_code == 0, fresh.output
+    assert "Dropped " in fresh.stdout
+    assert {"user", "order"} <= project.tables()
+
 
 def test_mariadb_lock_timeout_names_the_holding_connection(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

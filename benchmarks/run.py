@@ -1,0 +1,732 @@
+"""Side-by-side benchmark of `python manage.py ...` against plain `alembic ...` (issue 5).
+
+Generates synthetic projects under benchmarks/.work/, runs every operation with our command and the
+equivalent Alembic command as whole processes (a warm-up, then A B A B ...), and prints medians,
+min-max, the ratio ours/alembic and peak RSS, plus the raw-driver floor for applying migrations.
+
+    .venv/bin/python benchmarks/run.py [--quick] [--backend sqlite|postgresql|all] [--runs K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+import synthetic
+
+BENCH_DIR = Path(__file__).resolve().parent
+WORK_DIR = BENCH_DIR / ".work"
+PYTHON = sys.executable
+ALEMBIC = str(Path(sys.executable).with_name("alembic"))
+PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+HEAVY_MODULES = ("sqlalchemy", "alembic", "mako", "rich", "typer", "click")
+FLOOR = "apply floor (raw driver)"
+
+# ---------------------------------------------------------------------------------------------
+# Databases: a fresh one per run, cloned from a migrated template where a run needs one
+# ---------------------------------------------------------------------------------------------
+
+
+class Databases(Protocol):
+    name: str
+
+    def create(self, template: str | None = None) -> str: ...
+
+    def drop(self, url: str) -> None: ...
+
+    def drop_all(self) -> None: ...
+
+
+@dataclass
+class SqliteDatabases:
+    """Database files in one directory; cloning a template copies its file."""
+
+    directory: Path
+    name: str = "sqlite"
+    counter: int = 0
+    created: set[str] = field(default_factory=set)
+
+    def create(self, template: str | None = None) -> str:
+        self.counter += 1
+        path = self.directory / f"db_{self.counter:04d}.sqlite3"
+        path.unlink(missing_ok=True)
+        if template is not None:
+            shutil.copyfile(sqlite_path(template), path)
+        url = f"sqlite:///{path}"
+        self.created.add(url)
+        return url
+
+    def drop(self, url: str) -> None:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            Path(f"{sqlite_path(url)}{suffix}").unlink(missing_ok=True)
+        self.created.discard(url)
+
+    def drop_all(self) -> None:
+        for url in list(self.created):
+            self.drop(url)
+
+
+def sqlite_path(url: str) -> Path:
+    return Path(url.removeprefix("sqlite:///"))
+
+
+@dataclass
+class PostgresDatabases:
+    """Databases named bench_<pid>_<n> on the server of PG_ADMIN_URL; cloning uses TEMPLATE."""
+
+    admin_url: str
+    name: str = "postgresql"
+    counter: int = 0
+    created: set[str] = field(default_factory=set)
+    connection: Any = None
+
+    def connect(self) -> Any:
+        if self.connection is None:
+            import psycopg2
+
+            self.connection = psycopg2.connect(self.admin_url)
+            self.connection.autocommit = True
+        return self.connection
+
+    def create(self, template: str | None = None) -> str:
+        self.counter += 1
+        database = f"bench_{os.getpid()}_{self.counter}"
+        clause = f" TEMPLATE {pg_database(template)}" if template else ""
+        with self.connect().cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE {database}{clause}")
+        url = urlunsplit(urlsplit(self.admin_url)._replace(path=f"/{database}"))
+        self.created.add(url)
+        return url
+
+    def drop(self, url: str) -> None:
+        with self.connect().cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {pg_database(url)} WITH (FORCE)")
+        self.created.discard(url)
+
+    def drop_all(self) -> None:
+        for url in list(self.created):
+            self.drop(url)
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
+def pg_database(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def backends(choice: str) -> list[Databases]:
+    """The chosen backends; with `all`, an unreachable PostgreSQL is skipped with a note."""
+    chosen: list[Databases] = []
+    if choice in ("sqlite", "all"):
+        directory = WORK_DIR / "db"
+        directory.mkdir(parents=True, exist_ok=True)
+        chosen.append(SqliteDatabases(directory))
+    if choice in ("postgresql", "all"):
+        postgres = PostgresDatabases(PG_ADMIN_URL)
+        try:
+            postgres.connect()
+        except Exception as exc:
+            if choice == "postgresql":
+                raise SystemExit(f"PostgreSQL at {PG_ADMIN_URL} is not reachable: {exc}") from exc
+            log(f"skipping PostgreSQL ({PG_ADMIN_URL} is not reachable: {exc})")
+        else:
+            chosen.append(postgres)
+    return chosen
+
+
+# ---------------------------------------------------------------------------------------------
+# Running one whole process and measuring it
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    wall_s: float
+    cpu_s: float
+    rss_mb: float
+
+
+class CommandFailed(RuntimeError):
+    pass
+
+
+def child_env(database_url: str | None) -> dict[str, str]:
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    env.pop("PYTHONPATH", None)
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
+    return env
+
+
+def measure(argv: list[str], cwd: Path, database_url: str | None) -> Sample:
+    """Wall time, CPU time and peak RSS of one child, read with os.wait4 (per child, not cumulative)."""
+    log_path = WORK_DIR / "last-command.log"
+    with log_path.open("wb") as out:
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=child_env(database_url), stdin=subprocess.DEVNULL, stdout=out, stderr=out
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        tail = log_path.read_text(errors="replace")[-3000:]
+        raise CommandFailed(f"`{' '.join(argv[1:])}` in {cwd.name} exited {process.returncode}:\n{tail}")
+    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def run_checked(argv: list[str], cwd: Path, database_url: str | None) -> str:
+    """Run a setup step and return its stdout; a failure stops the benchmark."""
+    done = subprocess.run(argv, cwd=cwd, env=child_env(database_url), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise CommandFailed(f"`{' '.join(argv[1:])}` in {cwd.name} exited {done.returncode}:\n{done.stderr}")
+    return done.stdout
+
+
+def ours(*args: str) -> list[str]:
+    return [PYTHON, "manage.py", *args]
+
+
+def theirs(*args: str) -> list[str]:
+    return [ALEMBIC, *args]
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases: one operation at one size on one backend, timed A B A B
+# ---------------------------------------------------------------------------------------------
+
+After = Callable[[str | None], None]
+
+
+def nothing(_url: str | None) -> None:
+    return None
+
+
+@dataclass
+class Fixture:
+    """What one timed run needs: a database URL before it, cleaning up after it."""
+
+    before: Callable[[], str | None]
+    after: After = nothing
+
+
+def fixed(url: str | None, after: After = nothing) -> Fixture:
+    return Fixture(lambda: url, after)
+
+
+def fresh(dbs: Databases, template: str | None = None, after: After = nothing) -> Fixture:
+    """A new database per run (a clone of `template` if given), dropped after the run."""
+
+    def drop(url: str | None) -> None:
+        if url is not None:
+            dbs.drop(url)
+        after(url)
+
+    return Fixture(lambda: dbs.create(template), drop)
+
+
+def removing_new_files(directory: Path) -> After:
+    """An `after` hook deleting the revision files a run wrote (make:migration, alembic revision)."""
+    existing = set(directory.iterdir())
+
+    def after(_url: str | None) -> None:
+        for path in set(directory.iterdir()) - existing:
+            if path.is_file():
+                path.unlink()
+
+    return after
+
+
+@dataclass
+class Case:
+    operation: str
+    size: str
+    backend: str
+    target: float
+    cwd: Path
+    ours: list[str]
+    theirs: list[str]
+    fixture: Fixture
+    setup_error: str | None = None
+
+
+@dataclass
+class Result:
+    case: Case
+    ours: list[Sample] = field(default_factory=list)
+    theirs: list[Sample] = field(default_factory=list)
+    error: str | None = None
+
+
+def time_case(case: Case, runs: int) -> Result:
+    """A warm-up of each side, then `runs` rounds of ours, alembic; a fresh fixture per run."""
+    result = Result(case, error=case.setup_error)
+    if case.setup_error is not None:
+        return result
+    try:
+        for round_ in range(runs + 1):
+            for samples, argv in ((result.ours, case.ours), (result.theirs, case.theirs)):
+                url = case.fixture.before()
+                try:
+                    sample = measure(argv, case.cwd, url)
+                finally:
+                    case.fixture.after(url)
+                if round_:  # round 0 is the warm-up
+                    samples.append(sample)
+    except CommandFailed as exc:
+        log(f"FAILED: {exc}")
+        result.error = str(exc).splitlines()[0]
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan: which projects and databases each operation needs
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sizes:
+    status: tuple[int, ...] = (10, 1000)
+    apply: tuple[int, ...] = (200, 1000)
+    rollback: tuple[int, ...] = (1000,)
+    models: tuple[int, ...] = (300, 1000)
+    empty_models: tuple[int, ...] = (1000,)
+    dump: tuple[int, ...] = (1000,)
+
+
+QUICK_SIZES = Sizes(
+    status=(10,), apply=(200,), rollback=(200,), models=(300,), empty_models=(300,), dump=(200,)
+)
+
+
+@dataclass
+class Workspace:
+    """Generated projects (shared by the backends) and migrated template databases (per backend)."""
+
+    root: Path
+    projects: dict[str, Path] = field(default_factory=dict)
+    templates: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def history_project(self, count: int, suffix: str = "") -> Path:
+        """N migrations, with models matching the schema they end with."""
+        key = f"history-{count}{suffix}"
+        if key not in self.projects:
+            log(f"generating {key}")
+            models, revisions = synthetic.history_models(count), synthetic.history(count)
+            self.projects[key] = synthetic.write_project(self.root / key, models, revisions)
+        return self.projects[key]
+
+    def models_project(self, count: int, migrated: bool) -> Path:
+        """T model tables; if `migrated`, plus one migration creating them all (make:migration init)."""
+        key = f"models-{count}" if migrated else f"models-{count}-empty"
+        if key not in self.projects:
+            log(f"generating {key}")
+            path = synthetic.write_project(self.root / key, synthetic.model_modules(count), [])
+            if migrated:
+                scratch = self.root / f"{key}.sqlite3"
+                run_checked(ours("make:migration", "init"), path, f"sqlite:///{scratch}")
+                scratch.unlink(missing_ok=True)
+            self.projects[key] = path
+        return self.projects[key]
+
+    def migrated(self, dbs: Databases, project: Path) -> str:
+        """A database migrated to head by `manage.py migrate` (ledger included), kept as a template."""
+        key = (dbs.name, project.name)
+        if key not in self.templates:
+            log(f"migrating a {dbs.name} template database for {project.name}")
+            url = dbs.create()
+            run_checked(ours("migrate"), project, url)
+            self.templates[key] = url
+        return self.templates[key]
+
+    def dumped(self, dbs: Databases, project: Path) -> None:
+        """`manage.py migrate:dump` of a migrated database: migrations/schema/<dialect>-schema.sql."""
+        log(f"dumping the {dbs.name} schema of {project.name}")
+        run_checked(ours("migrate:dump"), project, self.migrated(dbs, project))
+
+
+def help_case(ws: Workspace) -> Case:
+    project = ws.history_project(10)
+    return Case("--help", "-", "-", 0.5, project, ours("--help"), theirs("--help"), fixed(None))
+
+
+def status_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
+    for count in sizes.status:
+        project = ws.history_project(count)
+        fixture = fixed(ws.migrated(dbs, project))
+        argv = ours("migrate:status"), theirs("current")
+        yield Case("migrate:status", f"N={count}", dbs.name, 1.0, project, *argv, fixture)
+
+
+def apply_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
+    for count in sizes.apply:
+        project = ws.history_project(count)
+        argv = ours("migrate"), theirs("upgrade", "head")
+        yield Case("migrate (empty db)", f"N={count}", dbs.name, 1.0, project, *argv, fresh(dbs))
+
+
+def dump_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
+    """`migrate` loads the schema dump, then applies nothing; plain Alembic runs every migration."""
+    for count in sizes.dump:
+        project = ws.history_project(count, suffix="-dump")
+        error = None
+        try:
+            ws.dumped(dbs, project)
+        except CommandFailed as exc:
+            log(f"FAILED: {exc}")
+            error = str(exc).splitlines()[0]
+        argv = ours("migrate"), theirs("upgrade", "head")
+        operation = "migrate (empty db, with dump)"
+        yield Case(operation, f"N={count}", dbs.name, 0.2, project, *argv, fresh(dbs), error)
+
+
+def rollback_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
+    for count in sizes.rollback:
+        project = ws.history_project(count)
+        fixture = fresh(dbs, template=ws.migrated(dbs, project))
+        argv = ours("migrate:rollback", "--step", str(count)), theirs("downgrade", "base")
+        yield Case("migrate:rollback --step N", f"N={count}", dbs.name, 1.0, project, *argv, fixture)
+
+
+def autogenerate_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
+    argv = ours("make:migration", "x"), theirs("revision", "--autogenerate", "-m", "x")
+    for count in sizes.models:
+        project = ws.models_project(count, migrated=True)
+        fixture = fixed(ws.migrated(dbs, project), removing_new_files(project / "migrations"))
+        yield Case("make:migration (no changes)", f"T={count}", dbs.name, 1.0, project, *argv, fixture)
+    for count in sizes.empty_models:
+        project = ws.models_project(count, migrated=False)
+        fixture = fresh(dbs, after=removing_new_files(project / "migrations"))
+        yield Case("make:migration (empty db)", f"T={count}", dbs.name, 1.0, project, *argv, fixture)
+
+
+def backend_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
+    """Generated lazily, so each project and template is made just before its first case."""
+    yield from status_cases(ws, dbs, sizes)
+    yield from apply_cases(ws, dbs, sizes)
+    yield from dump_cases(ws, dbs, sizes)
+    yield from rollback_cases(ws, dbs, sizes)
+    yield from autogenerate_cases(ws, dbs, sizes)
+
+
+# ---------------------------------------------------------------------------------------------
+# The floor for apply: Alembic's offline SQL replayed by the raw driver, one commit per migration
+# ---------------------------------------------------------------------------------------------
+
+MIGRATION_MARKER = re.compile(r"^-- Running upgrade.*$", re.MULTILINE)
+TRANSACTION_CONTROL = re.compile(r"^(BEGIN|COMMIT)( TRANSACTION)?$", re.IGNORECASE)
+
+
+def offline_sql(project: Path, dbs: Databases) -> Path:
+    """`alembic upgrade head --sql` in the backend's dialect, saved in the project directory."""
+    url = dbs.create()
+    try:
+        text = run_checked(theirs("upgrade", "head", "--sql"), project, url)
+    finally:
+        dbs.drop(url)
+    path = project / f"upgrade-{dbs.name}.sql"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def transactions(sql: str) -> list[list[str]]:
+    """The script cut into one statement list per migration (the version table's DDL first)."""
+    groups: list[list[str]] = []
+    for chunk in MIGRATION_MARKER.split(sql):
+        statements = []
+        for raw in re.split(r";\s*$", chunk, flags=re.MULTILINE):
+            lines = [line for line in raw.splitlines() if line.strip() and not line.startswith("--")]
+            statement = "\n".join(lines).strip()
+            if statement and not TRANSACTION_CONTROL.match(statement):
+                statements.append(statement)
+        if statements:
+            groups.append(statements)
+    return groups
+
+
+def apply_sql(path: Path, url: str) -> None:
+    """Replay the script with the bare driver, one transaction (and commit) per migration."""
+    if url.startswith("sqlite:"):
+        import sqlite3
+
+        connection: Any = sqlite3.connect(sqlite_path(url), isolation_level=None)
+    else:
+        import psycopg2
+
+        connection = psycopg2.connect(url)
+        connection.autocommit = True
+    cursor = connection.cursor()
+    for statements in transactions(path.read_text(encoding="utf-8")):
+        cursor.execute("BEGIN")
+        for statement in statements:
+            cursor.execute(statement)
+        cursor.execute("COMMIT")
+    connection.close()
+
+
+@dataclass
+class Floor:
+    backend: str
+    size: str
+    samples: list[Sample]
+
+
+def time_floor(ws: Workspace, dbs: Databases, count: int, runs: int) -> Floor:
+    """This script's hidden --apply-sql mode as a whole process, on a fresh database per run."""
+    project = ws.history_project(count)
+    argv = [PYTHON, str(Path(__file__).resolve()), "--apply-sql", str(offline_sql(project, dbs))]
+    samples = []
+    for round_ in range(runs + 1):
+        url = dbs.create()
+        try:
+            sample = measure([*argv, "--url", url], project, None)
+        finally:
+            dbs.drop(url)
+        if round_:
+            samples.append(sample)
+    return Floor(dbs.name, f"N={count}", samples)
+
+
+# ---------------------------------------------------------------------------------------------
+# Which heavy packages does `manage.py --help` import?
+# ---------------------------------------------------------------------------------------------
+
+HELP_PROBE = """
+import sys
+sys.argv = ["manage.py", "--help"]
+from project.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+print("IMPORTED:" + ",".join(sorted({name.split(".")[0] for name in sys.modules} & set(HEAVY))))
+"""
+
+
+def help_imports(project: Path) -> list[str]:
+    out = run_checked([PYTHON, "-c", HELP_PROBE.replace("HEAVY", repr(HEAVY_MODULES))], project, None)
+    line = next(line for line in out.splitlines() if line.startswith("IMPORTED:"))
+    return [name for name in line.removeprefix("IMPORTED:").split(",") if name]
+
+
+# ---------------------------------------------------------------------------------------------
+# Profiling our side (--profile): cProfile of one run, top 25 by cumulative time
+# ---------------------------------------------------------------------------------------------
+
+
+def profile_case(case: Case, top: int = 25) -> str:
+    """Top functions by cumulative time, then by own time; the .prof file stays in .work/ (--keep)."""
+    import io
+    import pstats
+
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{case.operation}-{case.backend}-{case.size}".lower()).strip("-")
+    output = WORK_DIR / f"{slug}.prof"
+    url = case.fixture.before()
+    try:
+        measure([PYTHON, "-m", "cProfile", "-o", str(output), *case.ours[1:]], case.cwd, url)
+    finally:
+        case.fixture.after(url)
+    buffer = io.StringIO()
+    stats = pstats.Stats(str(output), stream=buffer)
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top // 2)
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------
+
+RESULT_HEADER = [
+    "operation",
+    "backend",
+    "size",
+    "ours s, median (min-max)",
+    "alembic s, median (min-max)",
+    "ratio",
+    "target",
+    "cpu ratio",
+    "peak RSS MB ours / alembic",
+    "RSS ratio",
+]
+FLOOR_HEADER = ["backend", "size", "raw driver s, median (min-max)", "ours / floor", "alembic / floor"]
+
+
+def median(samples: list[Sample], attribute: str = "wall_s") -> float:
+    return statistics.median(getattr(sample, attribute) for sample in samples)
+
+
+def spread(samples: list[Sample]) -> str:
+    walls = [sample.wall_s for sample in samples]
+    return f"{median(samples):.2f} ({min(walls):.2f}-{max(walls):.2f})"
+
+
+def result_row(result: Result) -> list[str]:
+    case = result.case
+    if result.error is not None:
+        return [case.operation, case.backend, case.size, f"failed: {result.error}", "", "", "", "", "", ""]
+    ratio = median(result.ours) / median(result.theirs)
+    cpu_ratio = median(result.ours, "cpu_s") / median(result.theirs, "cpu_s")
+    rss_ours, rss_theirs = max(s.rss_mb for s in result.ours), max(s.rss_mb for s in result.theirs)
+    met = "met" if ratio <= case.target else "missed"
+    return [
+        case.operation,
+        case.backend,
+        case.size,
+        spread(result.ours),
+        spread(result.theirs),
+        f"{ratio:.2f}x",
+        f"<= {case.target}x ({met})",
+        f"{cpu_ratio:.2f}x",
+        f"{rss_ours:.0f} / {rss_theirs:.0f}",
+        f"{rss_ours / rss_theirs:.2f}x",
+    ]
+
+
+def floor_row(floor: Floor, results: list[Result]) -> list[str]:
+    floor_s = median(floor.samples)
+    ratios = ["-", "-"]
+    for result in results:
+        case = result.case
+        same = (case.backend, case.size) == (floor.backend, floor.size)
+        if same and case.operation == "migrate (empty db)" and result.error is None:
+            ratios = [f"{median(result.ours) / floor_s:.1f}x", f"{median(result.theirs) / floor_s:.1f}x"]
+    return [floor.backend, floor.size, spread(floor.samples), *ratios]
+
+
+def markdown_table(header: list[str], rows: Iterable[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine_line() -> str:
+    import platform
+    from importlib.metadata import version
+
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    python = platform.python_version()
+    return (
+        f"{time.strftime('%Y-%m-%d')}; nproc {os.cpu_count()}; CPU {cpu}; Python {python}; "
+        f"Alembic {version('alembic')}; SQLAlchemy {version('SQLAlchemy')}"
+    )
+
+
+@dataclass
+class Report:
+    runs: int
+    results: list[Result] = field(default_factory=list)
+    floors: list[Floor] = field(default_factory=list)
+    help_imports: list[str] | None = None
+    profiles: list[tuple[Case, str]] = field(default_factory=list)
+
+    def render(self) -> str:
+        parts = [f"Machine: {machine_line()}; {self.runs} timed runs per side after a warm-up."]
+        for case, text in self.profiles:
+            parts.append(f"### Profile of ours: {case.operation}, {case.backend}, {case.size}\n\n{text}")
+        if self.results:
+            parts.append(markdown_table(RESULT_HEADER, map(result_row, self.results)))
+        if self.floors:
+            parts.append("Floor for apply: offline SQL replayed by the raw driver, one commit per migration.")
+            parts.append(markdown_table(FLOOR_HEADER, (floor_row(f, self.results) for f in self.floors)))
+        if self.help_imports is not None:
+            verdict = "imports" if "sqlalchemy" in self.help_imports else "does not import"
+            loaded = ", ".join(self.help_imports) or "none"
+            parts.append(f"`manage.py --help` {verdict} sqlalchemy (loaded of {HEAVY_MODULES}: {loaded}).")
+        return "\n\n".join(parts)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 runs, small sizes only")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "all"), default="all")
+    parser.add_argument("--runs", type=int, help="timed runs per side (default 5; 2 with --quick)")
+    parser.add_argument("--only", help="run only the operations whose name contains this text")
+    parser.add_argument("--profile", action="store_true", help="cProfile our side once per case instead")
+    parser.add_argument("--keep", action="store_true", help="keep benchmarks/.work/ afterwards")
+    parser.add_argument("--apply-sql", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def wanted(operation: str, only: str | None) -> bool:
+    return only is None or only in operation
+
+
+def run_cases(cases: Iterable[Case], args: argparse.Namespace, runs: int, report: Report) -> None:
+    for case in cases:
+        if not wanted(case.operation, args.only):
+            continue
+        log(f"{case.operation}, {case.backend}, {case.size}")
+        if args.profile:
+            report.profiles.append((case, profile_case(case)))
+        else:
+            report.results.append(time_case(case, runs))
+
+
+def run_benchmark(args: argparse.Namespace) -> Report:
+    runs = args.runs or (2 if args.quick else 5)
+    sizes = QUICK_SIZES if args.quick else Sizes()
+    ws = Workspace(WORK_DIR / "projects")
+    report = Report(runs)
+    chosen = backends(args.backend)
+    try:
+        per_backend = (backend_cases(ws, dbs, sizes) for dbs in chosen)
+        run_cases(itertools.chain([help_case(ws)], *per_backend), args, runs, report)
+        if args.profile:
+            return report
+        if wanted("--help", args.only):
+            report.help_imports = help_imports(ws.history_project(10))
+        if wanted(FLOOR, args.only):
+            for dbs, count in itertools.product(chosen, sizes.apply):
+                log(f"{FLOOR}, {dbs.name}, N={count}")
+                report.floors.append(time_floor(ws, dbs, count, runs))
+    finally:
+        for dbs in chosen:
+            dbs.drop_all()
+    return report
+
+
+def main() -> None:
+    args = parse_args()
+    if args.apply_sql is not None:
+        apply_sql(args.apply_sql, args.url)
+        return
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        print(run_benchmark(args).render())
+    finally:
+        if not args.keep:
+            shutil.rmtree(WORK_DIR, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

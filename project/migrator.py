@@ -349,7 +349,8 @@ def _migrate(
     recorder.batch = ledger.next_batch(rows)
     if not steps:
         return RunResult(session.shown_url, None, (), edited=edited)
-    if confirm is not None and not pretend and not fake:
+    if confirm is not None and not pretend and not fake and _guarded(session):
+        # Reading every migration's source is only worth it where consent may be needed.
         dropping = [step for step in steps if guard.drops_data(bridge.upgrade_source(step))]
         if dropping:
             names = ", ".join(bridge.step_file(step).name for step in dropping)
@@ -367,6 +368,13 @@ def _migrate(
     if recorder.done:
         _record_environment(session)
     return RunResult(session.shown_url, batch, tuple(recorder.done), failed, edited=edited)
+
+
+def _guarded(session: _Session) -> bool:
+    """Whether the production guard applies to this run and database at all."""
+    recorded = ledger.read_environment(session.connection)
+    session.connection.rollback()
+    return session.settings.production or recorded == guard.PRODUCTION
 
 
 def _consent(session: _Session, action: str, confirm: Confirm) -> None:

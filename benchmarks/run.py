@@ -148,6 +148,10 @@ def backends(choice: str) -> list[Databases]:
     return chosen
 
 
+def wanted(operation: str, only: str | None) -> bool:
+    return only is None or only in operation
+
+
 # ---------------------------------------------------------------------------------------------
 # Running one whole process and measuring it
 # ---------------------------------------------------------------------------------------------
@@ -359,9 +363,19 @@ class Workspace:
         run_checked(ours("migrate:dump"), project, self.migrated(dbs, project))
 
 
+HELP = "--help"
+STATUS = "migrate:status"
+APPLY = "migrate (empty db)"
+APPLY_DUMP = "migrate (empty db, with dump)"
+ROLLBACK = "migrate:rollback --step N"
+MAKE_SAME = "make:migration (no changes)"
+MAKE_EMPTY = "make:migration (empty db)"
+AUTOGENERATE = ours("make:migration", "x"), theirs("revision", "--autogenerate", "-m", "x")
+
+
 def help_case(ws: Workspace) -> Case:
     project = ws.history_project(10)
-    return Case("--help", "-", "-", 0.5, project, ours("--help"), theirs("--help"), fixed(None))
+    return Case(HELP, "-", "-", 0.5, project, ours("--help"), theirs("--help"), fixed(None))
 
 
 def status_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
@@ -369,14 +383,14 @@ def status_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
         project = ws.history_project(count)
         fixture = fixed(ws.migrated(dbs, project))
         argv = ours("migrate:status"), theirs("current")
-        yield Case("migrate:status", f"N={count}", dbs.name, 1.0, project, *argv, fixture)
+        yield Case(STATUS, f"N={count}", dbs.name, 1.0, project, *argv, fixture)
 
 
 def apply_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
     for count in sizes.apply:
         project = ws.history_project(count)
         argv = ours("migrate"), theirs("upgrade", "head")
-        yield Case("migrate (empty db)", f"N={count}", dbs.name, 1.0, project, *argv, fresh(dbs))
+        yield Case(APPLY, f"N={count}", dbs.name, 1.0, project, *argv, fresh(dbs))
 
 
 def dump_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
@@ -390,8 +404,7 @@ def dump_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
             log(f"FAILED: {exc}")
             error = str(exc).splitlines()[0]
         argv = ours("migrate"), theirs("upgrade", "head")
-        operation = "migrate (empty db, with dump)"
-        yield Case(operation, f"N={count}", dbs.name, 0.2, project, *argv, fresh(dbs), error)
+        yield Case(APPLY_DUMP, f"N={count}", dbs.name, 0.2, project, *argv, fresh(dbs), error)
 
 
 def rollback_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
@@ -399,28 +412,39 @@ def rollback_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case
         project = ws.history_project(count)
         fixture = fresh(dbs, template=ws.migrated(dbs, project))
         argv = ours("migrate:rollback", "--step", str(count)), theirs("downgrade", "base")
-        yield Case("migrate:rollback --step N", f"N={count}", dbs.name, 1.0, project, *argv, fixture)
+        yield Case(ROLLBACK, f"N={count}", dbs.name, 1.0, project, *argv, fixture)
 
 
-def autogenerate_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
-    argv = ours("make:migration", "x"), theirs("revision", "--autogenerate", "-m", "x")
+def make_same_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
     for count in sizes.models:
         project = ws.models_project(count, migrated=True)
         fixture = fixed(ws.migrated(dbs, project), removing_new_files(project / "migrations"))
-        yield Case("make:migration (no changes)", f"T={count}", dbs.name, 1.0, project, *argv, fixture)
+        yield Case(MAKE_SAME, f"T={count}", dbs.name, 1.0, project, *AUTOGENERATE, fixture)
+
+
+def make_empty_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
     for count in sizes.empty_models:
         project = ws.models_project(count, migrated=False)
         fixture = fresh(dbs, after=removing_new_files(project / "migrations"))
-        yield Case("make:migration (empty db)", f"T={count}", dbs.name, 1.0, project, *argv, fixture)
+        yield Case(MAKE_EMPTY, f"T={count}", dbs.name, 1.0, project, *AUTOGENERATE, fixture)
 
 
-def backend_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
-    """Generated lazily, so each project and template is made just before its first case."""
-    yield from status_cases(ws, dbs, sizes)
-    yield from apply_cases(ws, dbs, sizes)
-    yield from dump_cases(ws, dbs, sizes)
-    yield from rollback_cases(ws, dbs, sizes)
-    yield from autogenerate_cases(ws, dbs, sizes)
+CaseFamily = Callable[[Workspace, Databases, Sizes], Iterator[Case]]
+FAMILIES: dict[str, CaseFamily] = {
+    STATUS: status_cases,
+    APPLY: apply_cases,
+    APPLY_DUMP: dump_cases,
+    ROLLBACK: rollback_cases,
+    MAKE_SAME: make_same_cases,
+    MAKE_EMPTY: make_empty_cases,
+}
+
+
+def backend_cases(ws: Workspace, dbs: Databases, sizes: Sizes, only: str | None) -> Iterator[Case]:
+    """Lazily, so each project and template is made just before its first (selected) case."""
+    for operation, family in FAMILIES.items():
+        if wanted(operation, only):
+            yield from family(ws, dbs, sizes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -603,7 +627,7 @@ def floor_row(floor: Floor, results: list[Result]) -> list[str]:
     for result in results:
         case = result.case
         same = (case.backend, case.size) == (floor.backend, floor.size)
-        if same and case.operation == "migrate (empty db)" and result.error is None:
+        if same and case.operation == APPLY and result.error is None:
             ratios = [f"{median(result.ours) / floor_s:.1f}x", f"{median(result.theirs) / floor_s:.1f}x"]
     return [floor.backend, floor.size, spread(floor.samples), *ratios]
 
@@ -677,10 +701,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def wanted(operation: str, only: str | None) -> bool:
-    return only is None or only in operation
-
-
 def run_cases(cases: Iterable[Case], args: argparse.Namespace, runs: int, report: Report) -> None:
     for case in cases:
         if not wanted(case.operation, args.only):
@@ -699,11 +719,12 @@ def run_benchmark(args: argparse.Namespace) -> Report:
     report = Report(runs)
     chosen = backends(args.backend)
     try:
-        per_backend = (backend_cases(ws, dbs, sizes) for dbs in chosen)
-        run_cases(itertools.chain([help_case(ws)], *per_backend), args, runs, report)
+        per_backend = [backend_cases(ws, dbs, sizes, args.only) for dbs in chosen]
+        help_cases = [help_case(ws)] if wanted(HELP, args.only) else []
+        run_cases(itertools.chain(help_cases, *per_backend), args, runs, report)
         if args.profile:
             return report
-        if wanted("--help", args.only):
+        if wanted(HELP, args.only):
             report.help_imports = help_imports(ws.history_project(10))
         if wanted(FLOOR, args.only):
             for dbs, count in itertools.product(chosen, sizes.apply):

@@ -113,10 +113,10 @@ def discover_models(root: Path, packages: tuple[str, ...]) -> DiscoveredModels:
         for found in _metadata_in(module):
             if all(found is not seen for seen in metadata):
                 metadata.append(found)
+        owner = _relative(getattr(module, "__file__", None), root)  # once per module, not per table
         for meta in metadata:
             for key in meta.tables:
                 origin = origins.get(key)
-                owner = _relative(getattr(module, "__file__", None), root)
                 if origin is None:
                     origins[key] = f"{id(meta)}:{owner}"
                 elif not origin.startswith(f"{id(meta)}:"):

@@ -140,22 +140,8 @@ class Project:
         return self.query("SELECT revision, name, batch FROM manage_migrations ORDER BY id")
 
 
-BASE_MODULE = """
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-"""
+# Every throwaway project starts from the example app's Base (naming convention included).
+BASE_MODULE = (REPO_ROOT / "models" / "base.py").read_text(encoding="utf-8")
 
 
 def make_project(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Project:

@@ -32,17 +32,25 @@ def refuse_if_prohibited(settings: Settings, action: str) -> None:
         )
 
 
-def require_consent(settings: Settings, recorded: str | None, action: str, confirm: Confirm) -> None:
-    """Ask before destructive work on a production database; refuse when the answer is not yes.
-
-    A database counts as production when this run is (APP_ENV / [tool.manage] environment) or when
-    the last run that migrated it recorded production, so a laptop pointed at it is guarded too.
-    """
+def _production_reason(settings: Settings, recorded: str | None) -> str | None:
+    """Why the database counts as production: this run is (APP_ENV / [tool.manage] environment),
+    or the last run that migrated it recorded production, so a laptop pointed at it is guarded too."""
     if settings.production:
-        where = "in the production environment"
-    elif recorded == PRODUCTION:
-        where = "on a database last migrated in production"
-    else:
+        return "in the production environment"
+    if recorded == PRODUCTION:
+        return "on a database last migrated in production"
+    return None
+
+
+def applies(settings: Settings, recorded: str | None) -> bool:
+    """Whether destructive work on this database needs consent at all."""
+    return _production_reason(settings, recorded) is not None
+
+
+def require_consent(settings: Settings, recorded: str | None, action: str, confirm: Confirm) -> None:
+    """Ask before destructive work on a production database; refuse when the answer is not yes."""
+    where = _production_reason(settings, recorded)
+    if where is None:
         return
     if not confirm(f"{action} {where}: are you sure?"):
         raise Refused(

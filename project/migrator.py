@@ -97,8 +97,8 @@ class _Session:
 
 
 @contextmanager
-def _session(settings: Settings) -> Iterator[_Session]:
-    url = database.parse_url(settings.database_url, settings.root)
+def _session(settings: Settings, url: URL | None = None) -> Iterator[_Session]:
+    url = url or database.parse_url(settings.database_url, settings.root)
     engine = database.create_engine_for(url)
     try:
         with database.connect(engine) as connection:
@@ -121,7 +121,7 @@ def _writing_session(settings: Settings, on_progress: ProgressCallback | None = 
             on_progress(LockWaiting(holder, settings.lock_timeout))
 
     shown = database.display_url(url, settings.root)
-    with locks.migration_lock(url, settings.lock_timeout, waiting, shown), _session(settings) as session:
+    with locks.migration_lock(url, settings.lock_timeout, waiting, shown), _session(settings, url) as session:
         database.check_writable(session.connection)
         yield session
 
@@ -145,8 +145,10 @@ def _index(settings: Settings) -> RevisionIndex:
     return RevisionIndex.load(settings.migrations_dir, settings.root)
 
 
-def _check_history(settings: Settings, version_heads: tuple[str, ...], rows: list[ledger.LedgerRow]) -> None:
-    problem = history_problem(_index(settings), version_heads, rows)
+def _check_history(
+    index: RevisionIndex, version_heads: tuple[str, ...], rows: list[ledger.LedgerRow]
+) -> None:
+    problem = history_problem(index, version_heads, rows)
     if problem is not None:
         raise problem
 
@@ -188,8 +190,10 @@ def _run(
     script: Any,
     steps: list[Any],
     recorder: Recorder,
+    version_heads: tuple[str, ...],
 ) -> FailedStep | None:
-    """Run steps; on failure say which one failed and where the database now stands."""
+    """Run steps from `version_heads`; on failure say which one failed and where the database now
+    stands."""
     from sqlalchemy import event
 
     executed: list[tuple[int, str]] = []
@@ -197,7 +201,6 @@ def _run(
     def remember(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         executed.append((len(recorder.done), statement.strip()))
 
-    version_heads, _ = _read_state(session.connection)
     event.listen(session.connection, "after_cursor_execute", remember)
     try:
         if session.transactional and not any(bridge.needs_own_transaction(step) for step in steps):
@@ -230,7 +233,6 @@ def _run(
             with session.connection.begin():
                 ledger.record_failure(session.connection, failed_file.revision, failed_file.name, error)
         heads, _ = _read_state(session.connection)
-        error = database.scrub(bridge.describe_error(exc), session.url)
         statements = tuple(
             database.scrub(statement, session.url)
             for index, statement in executed
@@ -337,11 +339,12 @@ def _migrate(
 ) -> RunResult:
     recorder, config, script = _start(session, on_progress, batch_per_step=batch_per_step, pretend=pretend)
     version_heads, rows = _read_state(session.connection)
-    _check_history(session.settings, version_heads, rows)
+    index = _index(session.settings)
+    _check_history(index, version_heads, rows)
     if target is None:
         _refuse_multiple_heads(script)
     _refuse_unresolved_failures(session.connection)
-    edited = edited_migrations(_index(session.settings), rows)
+    edited = edited_migrations(index, rows)
     if use_dump and not pretend and not fake and not version_heads and _load_dump(session, recorder):
         version_heads, rows = _read_state(session.connection)
     destination = "heads" if target is None else targets.resolve(script, target)
@@ -364,23 +367,26 @@ def _migrate(
     with session.connection.begin():
         ledger.ensure_ledger(session.connection)
     batch = recorder.batch
-    failed = _run(session, config, script, bridge.faked(steps) if fake else steps, recorder)
+    failed = _run(session, config, script, bridge.faked(steps) if fake else steps, recorder, version_heads)
     if recorder.done:
         _record_environment(session)
     return RunResult(session.shown_url, batch, tuple(recorder.done), failed, edited=edited)
 
 
+def _recorded_environment(session: _Session) -> str | None:
+    try:
+        return ledger.read_environment(session.connection)
+    finally:
+        session.connection.rollback()
+
+
 def _guarded(session: _Session) -> bool:
     """Whether the production guard applies to this run and database at all."""
-    recorded = ledger.read_environment(session.connection)
-    session.connection.rollback()
-    return session.settings.production or recorded == guard.PRODUCTION
+    return guard.applies(session.settings, _recorded_environment(session))
 
 
 def _consent(session: _Session, action: str, confirm: Confirm) -> None:
-    recorded = ledger.read_environment(session.connection)
-    session.connection.rollback()
-    guard.require_consent(session.settings, recorded, action, confirm)
+    guard.require_consent(session.settings, _recorded_environment(session), action, confirm)
 
 
 def _load_dump(session: _Session, recorder: Recorder) -> bool:
@@ -557,7 +563,7 @@ def _rollback(
 ) -> RunResult:
     recorder, config, script = _start(session, on_progress)
     version_heads, rows = _read_state(session.connection)
-    _check_history(session.settings, version_heads, rows)
+    _check_history(_index(session.settings), version_heads, rows)
     _refuse_unresolved_failures(session.connection)
     order, batches = _rollback_order(script, version_heads, rows)
     chosen = _select(script, order, batches, selection)
@@ -571,7 +577,7 @@ def _rollback(
     by_batch = selection.step is None and selection.to is None and not selection.everything
     shown_batch = batches[chosen[0]] if by_batch else None
     recorder.on_progress(RunStarted(session.shown_url, shown_batch, len(steps), upgrade=False))
-    failed = _run(session, config, script, bridge.faked(steps) if fake else steps, recorder)
+    failed = _run(session, config, script, bridge.faked(steps) if fake else steps, recorder, version_heads)
     return RunResult(session.shown_url, shown_batch, tuple(recorder.done), failed)
 
 
@@ -859,7 +865,7 @@ def _autogenerate(
     script = bridge.load_script(config)
     _refuse_multiple_heads(script)
     version_heads, rows = _read_state(session.connection)
-    _check_history(session.settings, version_heads, rows)
+    _check_history(_index(session.settings), version_heads, rows)
     pending = bridge.upgrade_steps(script, "heads", version_heads)
     if pending:
         count = len(pending)

@@ -4,42 +4,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from conftest import fresh_database, make_project
+from conftest import Project
 from helpers import create_table_revision
 
 from project import database, ledger, rawdb
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mariadb"])
-def test_plain_driver_reads_what_sqlalchemy_reads(
-    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    databases = fresh_database(backend, tmp_path)
-    url = next(databases)
-    try:
-        project = make_project(tmp_path, url, monkeypatch)
-        assert rawdb.read_state(url, project.root) in (None, ((), [], frozenset()))
-        first = create_table_revision(project.migrations, 1, "alpha", None)
-        create_table_revision(project.migrations, 2, "beta", first)
-        assert project.run("migrate", "--step").exit_code == 0
+def test_plain_driver_reads_what_sqlalchemy_reads(project: Project) -> None:
+    """Every backend of the `project` fixture: SQLite, PostgreSQL, MariaDB."""
+    url = project.url
+    assert rawdb.read_state(url, project.root) in (None, ((), [], frozenset()))
+    first = create_table_revision(project.migrations, 1, "alpha", None)
+    create_table_revision(project.migrations, 2, "beta", first)
+    assert project.run("migrate", "--step").exit_code == 0
 
-        plain = rawdb.read_state(url, project.root)
+    plain = rawdb.read_state(url, project.root)
 
-        engine = database.create_engine_for(database.parse_url(url, project.root))
-        with engine.connect() as connection:
-            expected = (ledger.read_version_heads(connection), ledger.read_ledger(connection))
-        engine.dispose()
-        assert plain is not None
-        assert plain[0] == expected[0]
-        assert [(r.revision, r.name, r.batch, r.checksum) for r in plain[1]] == [
-            (r.revision, r.name, r.batch, r.checksum) for r in expected[1]
-        ]
-        assert [r.applied_at.replace(microsecond=0) for r in plain[1]] == [
-            r.applied_at.replace(microsecond=0) for r in expected[1]
-        ]
-    finally:
-        databases.close()
+    engine = database.create_engine_for(database.parse_url(url, project.root))
+    with engine.connect() as connection:
+        expected = (ledger.read_version_heads(connection), ledger.read_ledger(connection))
+    engine.dispose()
+    assert plain is not None
+    assert plain[0] == expected[0]
+    assert [(r.revision, r.name, r.batch, r.checksum) for r in plain[1]] == [
+        (r.revision, r.name, r.batch, r.checksum) for r in expected[1]
+    ]
+    assert [r.applied_at.replace(microsecond=0) for r in plain[1]] == [
+        r.applied_at.replace(microsecond=0) for r in expected[1]
+    ]
 
 
 def test_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:

@@ -7,9 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
-from conftest import CLI_ENV, REPO_ROOT, fresh_database, make_project
+from conftest import CLI_ENV, REPO_ROOT, Project
 
 
 def _run(cwd: Path, *args: str, url: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -69,36 +68,27 @@ def test_plain_alembic_uses_the_same_environment(repo_copy: Path) -> None:
     assert autogenerate.returncode == 0, autogenerate.stdout + autogenerate.stderr
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mariadb"])
-def test_example_app_round_trips_with_no_drift(
-    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    database = fresh_database(backend, tmp_path)
-    url = next(database)
-    try:
-        project = make_project(tmp_path, url, monkeypatch)
-        for source in (REPO_ROOT / "models").glob("*.py"):
-            project.write_model(source.name, source.read_text())
-        for source in (REPO_ROOT / "migrations").glob("*.py"):
-            (project.migrations / source.name).write_text(source.read_text())
+def test_example_app_round_trips_with_no_drift(project: Project) -> None:
+    for source in (REPO_ROOT / "models").glob("*.py"):
+        project.write_model(source.name, source.read_text())
+    for source in (REPO_ROOT / "migrations").glob("*.py"):
+        (project.migrations / source.name).write_text(source.read_text())
 
-        assert project.run("migrate").exit_code == 0
-        assert project.tables() >= EXAMPLE_TABLES
-        no_drift = project.run("make:migration", "drift")
-        assert "No changes detected." in no_drift.output, no_drift.output
+    assert project.run("migrate").exit_code == 0
+    assert project.tables() >= EXAMPLE_TABLES
+    no_drift = project.run("make:migration", "drift")
+    assert "No changes detected." in no_drift.output, no_drift.output
 
-        reset = project.run("migrate:rollback", "--step", str(len(project.migration_files())))
-        assert reset.exit_code == 0, reset.output
-        assert project.tables() & EXAMPLE_TABLES == set()
-        if backend == "postgresql":
-            assert project.query("SELECT typname FROM pg_type WHERE typtype = 'e'") == []
-        assert project.run("migrate").exit_code == 0
-        assert project.tables() >= EXAMPLE_TABLES
+    reset = project.run("migrate:rollback", "--step", str(len(project.migration_files())))
+    assert reset.exit_code == 0, reset.output
+    assert project.tables() & EXAMPLE_TABLES == set()
+    if project.backend == "postgresql":
+        assert project.query("SELECT typname FROM pg_type WHERE typtype = 'e'") == []
+    assert project.run("migrate").exit_code == 0
+    assert project.tables() >= EXAMPLE_TABLES
 
-        fresh = project.run("migrate:fresh")  # foreign keys and enums in the way
-        assert fresh.exit_code == 0, fresh.output
-        assert "Dropped 7 tables" in fresh.stdout  # 4 of the app, 3 of the tool
-        check = project.run("migrate:check")
-        assert check.exit_code == 0, check.output
-    finally:
-        database.close()
+    fresh = project.run("migrate:fresh")  # foreign keys and enums in the way
+    assert fresh.exit_code == 0, fresh.output
+    assert "Dropped 7 tables" in fresh.stdout  # 4 of the app, 3 of the tool
+    check = project.run("migrate:check")
+    assert check.exit_code == 0, check.output

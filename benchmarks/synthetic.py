@@ -19,23 +19,8 @@ FIRST_TIMESTAMP = datetime(2026, 1, 1, 9, 0, 0)
 
 MANAGE_PY = "from project.cli import main\nmain()\n"
 
-BASE_PY = '''"""The declarative Base; its naming convention gives every constraint a stable name."""
-
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-'''
+# The same Base as the example app, naming convention included.
+BASE_PY = (REPO_ROOT / "models" / "base.py").read_text(encoding="utf-8")
 
 MODELS_HEADER = '''"""Synthetic models {first}..{last} for the benchmark."""
 

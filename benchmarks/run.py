@@ -206,7 +206,7 @@ def ours(*args: str) -> list[str]:
 
 
 def theirs(*args: str) -> list[str]:
-    return [ALEMBIC, *args]
+    return [ALEMBIC, "-c", "plain_alembic.ini", *args]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,11 +1,15 @@
 """Synthetic projects for the benchmark: a migration history of N revisions, or T model tables.
 
 Each project is a directory with manage.py, a pyproject.toml carrying the repository's own
-[tool.alembic] table plus [tool.manage], a models/ package and migrations/.
+[tool.alembic] table plus [tool.manage], a models/ package and migrations/. For the plain-Alembic
+side it also holds `plain_alembic.ini` and `plain_alembic/`: Alembic's own `generic` template
+(env.py, script.py.mako), pointed at the same migrations/ and models, so plain Alembic runs
+stock Alembic code and none of ours.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import re
 import shutil
@@ -18,6 +22,110 @@ MODELS_PER_MODULE = 50
 FIRST_TIMESTAMP = datetime(2026, 1, 1, 9, 0, 0)
 
 MANAGE_PY = "from project.cli import main\nmain()\n"
+
+PLAIN_ALEMBIC_INI = """[alembic]
+script_location = %(here)s/plain_alembic
+version_locations = %(here)s/migrations
+prepend_sys_path = .
+truncate_slug_length = 60
+
+[loggers]
+keys = root,sqlalchemy,alembic
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = WARNING
+handlers = console
+qualname =
+
+[logger_sqlalchemy]
+level = WARNING
+handlers =
+qualname = sqlalchemy.engine
+
+[logger_alembic]
+level = INFO
+handlers =
+qualname = alembic
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = NOTSET
+formatter = generic
+
+[formatter_generic]
+format = %%(levelname)-5.5s [%%(name)s] %%(message)s
+datefmt = %%H:%%M:%%S
+"""
+
+# Alembic's `generic` env.py, with the three edits every project makes: the URL from the
+# environment, target_metadata from the models, and the comparison options a real project turns
+# on so autogenerate does the same job as ours (server defaults, batch mode on SQLite).
+PLAIN_ENV_PY = """import importlib
+import os
+import pkgutil
+from logging.config import fileConfig
+
+from sqlalchemy import engine_from_config, pool
+
+from alembic import context
+
+import models
+from models.base import Base
+
+config = context.config
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name)
+config.set_main_option("sqlalchemy.url", os.environ["DATABASE_URL"].replace("%", "%%"))
+
+for module in pkgutil.iter_modules(models.__path__):
+    importlib.import_module(f"models.{module.name}")
+target_metadata = Base.metadata
+
+
+def options(dialect_name: str) -> dict:
+    return {
+        "target_metadata": target_metadata,
+        "compare_server_default": True,
+        "render_as_batch": dialect_name == "sqlite",
+    }
+
+
+def run_migrations_offline() -> None:
+    url = config.get_main_option("sqlalchemy.url")
+    context.configure(
+        url=url,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        **options(url.split(":", 1)[0].split("+", 1)[0]),
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connectable = engine_from_config(
+        config.get_section(config.config_ini_section, {}),
+        prefix="sqlalchemy.",
+        poolclass=pool.NullPool,
+    )
+    with connectable.connect() as connection:
+        context.configure(connection=connection, **options(connection.dialect.name))
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
+"""
 
 # The same Base as the example app, naming convention included.
 BASE_PY = (REPO_ROOT / "models" / "base.py").read_text(encoding="utf-8")
@@ -257,4 +365,17 @@ def write_project(root: Path, models: dict[str, str], revisions: list[Revision])
         (root / "models" / f"{name}.py").write_text(source, encoding="utf-8")
     for revision in revisions:
         (root / "migrations" / revision.filename).write_text(revision.source, encoding="utf-8")
+    write_plain_alembic(root)
     return root
+
+
+def write_plain_alembic(root: Path) -> None:
+    """Stock Alembic for the comparison: the `generic` template's env.py and script.py.mako."""
+    spec = importlib.util.find_spec("alembic")
+    if spec is None or spec.origin is None:
+        raise SystemExit("alembic is not installed in this interpreter")
+    template = Path(spec.origin).parent / "templates" / "generic"
+    (root / "plain_alembic").mkdir()
+    shutil.copy(template / "script.py.mako", root / "plain_alembic" / "script.py.mako")
+    (root / "plain_alembic" / "env.py").write_text(PLAIN_ENV_PY, encoding="utf-8")
+    (root / "plain_alembic.ini").write_text(PLAIN_ALEMBIC_INI, encoding="utf-8")

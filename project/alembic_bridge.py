@@ -213,17 +213,13 @@ def _run_declared_steps_outside_transactions(steps: list[MigrationStep]) -> None
 def run_steps(
     config: Config,
     script: ScriptDirectory,
-    steps: Iterable[MigrationStep],
+    steps: list[MigrationStep],
     *,
     as_sql: bool = False,
     starting_rev: str | None = None,
 ) -> None:
-    """Run the given steps in one Alembic environment run (env.py reads config.attributes).
-
-    Alembic iterates `steps` lazily, so a generator can act between migrations (savepoint
-    batches, which never hold a step that must run outside a transaction).
-    """
-    if not as_sql and isinstance(steps, list):
+    """Run the given steps in one Alembic environment run (env.py reads config.attributes)."""
+    if not as_sql:
         _run_declared_steps_outside_transactions(steps)
 
     def planned_steps(_current: Any, _context: Any) -> Iterable[MigrationStep]:
@@ -231,6 +227,15 @@ def run_steps(
 
     with EnvironmentContext(config, script, fn=planned_steps, as_sql=as_sql, starting_rev=starting_rev):
         script.run_env()
+
+
+def run_batch(config: Config, script: ScriptDirectory, steps: list[MigrationStep]) -> None:
+    """Run the steps as one batch in the connection's open transaction (project.batch_runner)."""
+    config.attributes["batch_steps"] = steps
+    try:
+        run_steps(config, script, steps)
+    finally:
+        del config.attributes["batch_steps"]
 
 
 def needs_own_transaction(step: MigrationStep) -> bool:

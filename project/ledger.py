@@ -123,31 +123,58 @@ def next_batch(rows: list[LedgerRow]) -> int:
     return max((row.batch for row in rows), default=0) + 1
 
 
-def record_applied(
-    connection: Connection,
-    revision: str,
-    name: str,
-    batch: int,
-    duration_ms: float,
-    checksum: str | None = None,
-) -> None:
+@dataclass(frozen=True)
+class AppliedRow:
+    """A ledger row about to be written: what `record_applied` stores for one migration."""
+
+    revision: str
+    name: str
+    batch: int
+    applied_at: datetime
+    duration_ms: float
+    checksum: str | None
+
+
+# Well under SQLite's oldest limit of 999 bound parameters per statement.
+_IN_CHUNK = 500
+
+
+def _chunks(values: list[str]) -> list[list[str]]:
+    return [values[start : start + _IN_CHUNK] for start in range(0, len(values), _IN_CHUNK)]
+
+
+def applied_now(
+    revision: str, name: str, batch: int, duration_ms: float, checksum: str | None = None
+) -> AppliedRow:
+    return AppliedRow(revision, name, batch, datetime.now(UTC).replace(tzinfo=None), duration_ms, checksum)
+
+
+def record_applied(connection: Connection, rows: list[AppliedRow]) -> None:
+    """Replace the ledger rows of these revisions: a few statements however many rows."""
+    if not rows:
+        return
     table = ledger_table()
-    connection.execute(table.delete().where(table.c.revision == revision))
+    record_reverted(connection, tuple(row.revision for row in rows))
     connection.execute(
-        table.insert().values(
-            revision=revision,
-            name=name,
-            batch=batch,
-            applied_at=datetime.now(UTC).replace(tzinfo=None),
-            duration_ms=round(duration_ms, 3),
-            checksum=checksum,
-        )
+        table.insert(),
+        [
+            {
+                "revision": row.revision,
+                "name": row.name,
+                "batch": row.batch,
+                "applied_at": row.applied_at,
+                "duration_ms": round(row.duration_ms, 3),
+                "checksum": row.checksum,
+            }
+            for row in rows
+        ],
     )
 
 
 def record_reverted(connection: Connection, revisions: tuple[str, ...]) -> None:
     table = ledger_table()
-    connection.execute(table.delete().where(table.c.revision.in_(revisions)))
+    for chunk in _chunks(list(revisions)):
+        connection.execute(table.delete().where(table.c.revision.in_(chunk)))
 
 
 def state_table() -> Table:

@@ -204,7 +204,7 @@ def _run(
     event.listen(session.connection, "after_cursor_execute", remember)
     try:
         if session.transactional and not any(bridge.needs_own_transaction(step) for step in steps):
-            _run_with_savepoints(session.connection, config, script, steps)
+            _run_with_savepoints(session.connection, config, script, steps, recorder)
         else:
             bridge.run_steps(config, script, steps)
     except KeyboardInterrupt:
@@ -255,25 +255,22 @@ def _run(
     return None
 
 
-def _run_with_savepoints(connection: Connection, config: Any, script: Any, steps: list[Any]) -> None:
+def _run_with_savepoints(
+    connection: Connection, config: Any, script: Any, steps: list[Any], recorder: Recorder
+) -> None:
     """One transaction for the batch and a savepoint per migration: one commit (one fsync on
     SQLite) instead of one per migration, with the same outcome as a transaction per migration:
     a failed migration is rolled back to its savepoint and the ones before it are committed."""
-    open_savepoints = []
-
-    def each_in_a_savepoint() -> Iterator[Any]:
-        for step in steps:
-            open_savepoints.append(connection.begin_nested())
-            yield step
-            open_savepoints.pop().commit()
-
     batch = connection.begin()
     try:
-        bridge.run_steps(config, script, each_in_a_savepoint())
+        bridge.run_batch(config, script, steps)
     except BaseException:
-        if open_savepoints:
-            open_savepoints.pop().rollback()
-        batch.commit()
+        if recorder.has_unwritten:
+            # The bookkeeping itself failed: keep nothing rather than tables without history.
+            batch.rollback()
+            recorder.done.clear()
+        else:
+            batch.commit()
         raise
     batch.commit()
 

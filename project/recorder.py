@@ -67,15 +67,22 @@ def _ignore(_event: StepDone | RunStarted | DumpLoaded | LockWaiting | Dropped) 
 
 @dataclass
 class Recorder:
-    """Alembic's on_version_apply hook: runs after the version table update, before the commit."""
+    """Alembic's on_version_apply hook: runs after the version table update, before the commit.
+
+    With `deferred` set (a batch in one transaction) the ledger rows are kept until `flush`,
+    which the batch calls once before its commit: a few statements instead of two per migration.
+    """
 
     batch: int | None = None
     batch_per_step: bool = False
     pretend: bool = False
+    deferred: bool = False
     on_progress: ProgressCallback = _ignore
     done: list[StepDone] = field(default_factory=list)
     captured_sql: list[str] = field(default_factory=list)
     mark: float = field(default_factory=perf_counter)
+    unwritten_applied: list[ledger.AppliedRow] = field(default_factory=list)
+    unwritten_reverted: list[str] = field(default_factory=list)
 
     def restart_clock(self) -> None:
         self.mark = perf_counter()
@@ -98,19 +105,27 @@ class Recorder:
 
     def _write_ledger(self, connection: Any, step: Any, path: Path, duration_ms: float) -> None:
         if not step.is_upgrade:
-            ledger.record_reverted(connection, step.up_revision_ids)
-            return
-        if self.batch is None:
-            # Plain `alembic upgrade`: start a batch of our own so status stays complete.
-            ledger.ensure_ledger(connection)
-            self.batch = ledger.next_batch(ledger.read_ledger(connection))
-        ledger.record_applied(
-            connection,
-            revision=step.up_revision_id,
-            name=path.stem,
-            batch=self.batch,
-            duration_ms=duration_ms,
-            checksum=checksum(path),
-        )
-        if self.batch_per_step:
-            self.batch += 1
+            self.unwritten_reverted.extend(step.up_revision_ids)
+        else:
+            if self.batch is None:
+                # Plain `alembic upgrade`: start a batch of our own so status stays complete.
+                ledger.ensure_ledger(connection)
+                self.batch = ledger.next_batch(ledger.read_ledger(connection))
+            row = ledger.applied_now(step.up_revision_id, path.stem, self.batch, duration_ms, checksum(path))
+            self.unwritten_applied.append(row)
+            if self.batch_per_step:
+                self.batch += 1
+        if not self.deferred:
+            self.flush(connection)
+
+    @property
+    def has_unwritten(self) -> bool:
+        return bool(self.unwritten_applied or self.unwritten_reverted)
+
+    def flush(self, connection: Any) -> None:
+        """Write the ledger changes kept so far, in the caller's transaction."""
+        if self.unwritten_reverted:
+            ledger.record_reverted(connection, tuple(self.unwritten_reverted))
+        ledger.record_applied(connection, self.unwritten_applied)
+        self.unwritten_reverted.clear()
+        self.unwritten_applied.clear()

@@ -79,5 +79,11 @@ def run(context: Any) -> None:
             ),
         )
         recorder.restart_clock()
+        batch = attributes.get("batch_steps")
         with context.begin_transaction():
-            context.run_migrations()
+            if batch is None:
+                context.run_migrations()
+            else:
+                from project.batch_runner import run_batch
+
+                run_batch(context.get_context(), batch, recorder)

@@ -11,17 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationStep
-from alembic.script import Script, ScriptDirectory
-from alembic.util import CommandError
-
 from project.errors import ConfigError, HistoryError
 from project.naming import MAX_MESSAGE_LENGTH
 
 if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationStep
+    from alembic.script import Script, ScriptDirectory
+
     from project.settings import Settings
+
+# Alembic is imported by the functions that use it: `migrate` with nothing to do never needs it.
 
 SCRIPT_LOCATION = Path(__file__).parent / "alembic_env"
 # Doubled percent signs: Alembic interpolates option values (ini and pyproject alike).
@@ -39,6 +39,8 @@ class MigrationFile:
 
 def make_config(settings: Settings, **attributes: Any) -> Config:
     """The same environment plain `alembic` gets from [tool.alembic], built in memory."""
+    from alembic.config import Config
+
     # Alembic's own chatter ("Generating ... done") is replaced by our output.
     config = Config(stdout=io.StringIO(), cmd_opts=Namespace(quiet=True, x=None))
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
@@ -54,6 +56,9 @@ def make_config(settings: Settings, **attributes: Any) -> Config:
 
 def load_script(config: Config) -> ScriptDirectory:
     """Load every revision file once; a broken file is named with its line."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
     settings = config.attributes["settings"]
     if not settings.migrations_dir.is_dir():
         raise ConfigError(
@@ -137,6 +142,8 @@ def find_revision(script: ScriptDirectory, revision_id: str) -> Script:
 def upgrade_steps(
     script: ScriptDirectory, destination: str, version_heads: tuple[str, ...]
 ) -> list[MigrationStep]:
+    from alembic.util import CommandError
+
     try:
         return script._upgrade_revs(destination, version_heads)
     except CommandError as exc:
@@ -145,6 +152,8 @@ def upgrade_steps(
 
 def downgrade_steps(script: ScriptDirectory, revision_ids: Iterable[str]) -> list[MigrationStep]:
     """One step per revision, newest first, exactly as given."""
+    from alembic.runtime.migration import MigrationStep
+
     return [
         MigrationStep.downgrade_from_script(script.revision_map, find_revision(script, rev))
         for rev in revision_ids
@@ -175,6 +184,8 @@ def upgrade_source(step: MigrationStep) -> str:
 
 def single_step(script: ScriptDirectory, revision_id: str, *, upgrade: bool) -> MigrationStep:
     """One migration's upgrade or downgrade, whatever the database's state."""
+    from alembic.runtime.migration import MigrationStep
+
     revision = find_revision(script, revision_id)
     if upgrade:
         return MigrationStep.upgrade_from_script(script.revision_map, revision)
@@ -219,6 +230,8 @@ def run_steps(
     starting_rev: str | None = None,
 ) -> None:
     """Run the given steps in one Alembic environment run (env.py reads config.attributes)."""
+    from alembic.runtime.environment import EnvironmentContext
+
     if not as_sql:
         _run_declared_steps_outside_transactions(steps)
 

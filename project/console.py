@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from rich.console import COLOR_SYSTEMS, Console
 from rich.prompt import Confirm
 from rich.table import Table
 from rich.text import Text
@@ -66,13 +67,33 @@ class Output:
         self.out = Console(theme=THEME, highlight=False, width=width)
         self.err = Console(theme=THEME, highlight=False, stderr=True, width=width)
 
-    @property
+    @functools.cached_property
     def width(self) -> int:
+        """Measured once: asking the terminal costs a system call, once per migration line."""
         return min(self.out.width, MAX_LINE_WIDTH)
 
     def say(self, text: str | Text, style: str | None = None) -> None:
         if not self.quiet:
             self.out.print(text, style=style)
+
+    def say_line(self, line: Text) -> None:
+        """One short line without rich's layout pass (~0.3 ms a line), for per-migration output.
+
+        Nothing to wrap or measure: the segments are styled and written as they are.
+        """
+        if self.quiet:
+            return
+        system = COLOR_SYSTEMS.get(self.out.color_system or "")
+        no_color = self.out.no_color
+        parts = []
+        for segment in line.render(self.out):
+            style = segment.style
+            if style is None or system is None:
+                parts.append(segment.text)
+            else:
+                shown = style.without_color if no_color else style
+                parts.append(shown.render(segment.text, color_system=system))
+        self.out.file.write("".join(parts) + "\n")
 
     def result_line(self, text: str) -> None:
         """Printed even with --quiet: the one line that says what happened."""
@@ -131,7 +152,7 @@ class Output:
         line.append(took, style="muted")
         line.append(" ")
         line.append(label, style=style)
-        self.say(line)
+        self.say_line(line)
 
     def edited(self, edited: Iterable[EditedMigration]) -> None:
         """Applied migrations changed since they ran: a warning each, with the way to accept them."""

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from project.errors import ManageError
-    from project.history import StatusResult
+    from project.history import StatusResult, StatusRow
     from project.integrity import EditedMigration
     from project.migrator import (
         Accepted,
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         SqlResult,
     )
     from project.recorder import DumpLoaded, LockWaiting, RunStarted, StepDone
+    from project.squash import Pruned, PrunePlan
     from project.wipe import Dropped
 
 THEME = Theme(
@@ -247,7 +248,7 @@ class Output:
         for row in rows:
             cells = [
                 Text(row.name),
-                Text(row.state + (", edited" if row.edited else ""), style=STATE_STYLES.get(row.state)),
+                Text(row.state + _status_notes(row), style=STATE_STYLES.get(row.state)),
                 str(row.batch) if row.batch is not None else "",
                 row.applied_at.strftime("%Y-%m-%d %H:%M:%S") if row.applied_at else "",
                 f"{row.duration_ms:.0f} ms" if row.duration_ms is not None else "",
@@ -264,6 +265,9 @@ class Output:
             parts.append(
                 f"{edited} edited since it ran" if edited == 1 else f"{edited} edited since they ran"
             )
+        squashed = sum(len(row.replaces) for row in result.rows)
+        if squashed:
+            parts.append(f"{_plural(squashed, 'pruned migration')} squashed")
         self.result_line(", ".join(parts) + ".")
 
     def status_json(self, result: StatusResult) -> None:
@@ -276,6 +280,7 @@ class Output:
                 "applied_at": row.applied_at.isoformat() if row.applied_at else None,
                 "duration_ms": row.duration_ms,
                 "edited": row.edited,
+                "replaces": list(row.replaces),
             }
             for row in result.rows
         ]
@@ -379,6 +384,44 @@ class Output:
     def dumped(self, path: Path, root: Path, statements: int) -> None:
         self.result_line(f"  Dumped the schema to {_shown(path, root)} ({statements} statements)")
 
+    def prune_plan(self, plan: PrunePlan, root: Path) -> None:
+        """Everything a prune would change, shown before the question (and with --pretend)."""
+        if plan.nothing_to_prune:
+            return
+        head = plan.head
+        self.say(Text(f"  The {plan.dialect} dump at {head.name} ({head.revision}) covers every migration:"))
+        for path in plan.deleted:
+            self.say(Text(f"    delete   {_shown(path, root)}", style="drop"))
+        squash = f"becomes the squash migration of {_plural(len(plan.replaces), 'pruned migration')}"
+        self.say(Text(f"    rewrite  {_shown(head.path, root)}  ({squash})", style="alter"))
+        for path in plan.written:
+            self.say(Text(f"    write    {_shown(path, root)}", style="add"))
+        for path in plan.obsolete:
+            self.say(Text(f"    delete   {_shown(path, root)}  (replaced)", style="drop"))
+        self.say(
+            Text(
+                f"  New databases can be built on {', '.join(plan.dialects)}; other backends need a "
+                "dump at this revision first (migrate:dump --database-url ...).",
+                style="muted",
+            )
+        )
+        self.say(Text("  Existing databases at this revision or later keep working.", style="muted"))
+
+    def pruned(self, result: Pruned, root: Path) -> None:
+        if result.dump is not None:
+            self.dumped(result.dump.path, root, result.dump.statements)
+        plan = result.plan
+        if plan.nothing_to_prune:
+            self.result_line(f"  Nothing to prune: {plan.head.name} is the only migration.")
+        elif plan.pretend:
+            files = _plural(len(plan.deleted), "migration file")
+            self.result_line(f"  Would prune {files}; nothing was changed (--pretend).")
+        else:
+            self.result_line(
+                f"  Pruned {_plural(len(plan.deleted), 'migration file')}; {plan.head.name} is now "
+                "the squash migration."
+            )
+
     def created(self, path: Path, root: Path) -> None:
         self.result_line(f"  Created {_shown(path, root)}")
 
@@ -391,6 +434,11 @@ class Output:
 
     def traceback(self, text: str) -> None:
         self.err.print(Text(text), end="")
+
+
+def _status_notes(row: StatusRow) -> str:
+    notes = [f"squashes {len(row.replaces)}"] if row.replaces else []
+    return "".join(f", {note}" for note in [*notes, *(["edited"] if row.edited else [])])
 
 
 def _shown(path: Path, root: Path) -> Path:

@@ -52,8 +52,14 @@ def require_consent(settings: Settings, recorded: str | None, action: str, confi
     where = _production_reason(settings, recorded)
     if where is None:
         return
-    if not confirm(f"{action} {where}: are you sure?"):
-        raise Refused(
-            f"refused to {action} {where} without confirmation; the database was not touched",
-            hint="confirm on a terminal, or pass --force",
-        )
+    require_confirmation(
+        f"{action} {where}: are you sure?",
+        confirm,
+        f"refused to {action} {where} without confirmation; the database was not touched",
+    )
+
+
+def require_confirmation(question: str, confirm: Confirm, refusal: str) -> None:
+    """Ask before work that needs a yes in every environment (e.g. deleting migration files)."""
+    if not confirm(question):
+        raise Refused(refusal, hint="confirm on a terminal, or pass --force")

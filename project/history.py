@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from project import database, ledger, rawdb
 from project.errors import HistoryError
-from project.integrity import edited_migrations, history_problem
+from project.integrity import edited_migrations, history_problem, squashed_revisions
 from project.revision_index import RevisionIndex
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ class StatusRow:
     applied_at: datetime | None = None
     duration_ms: float | None = None
     edited: bool = False
+    replaces: tuple[str, ...] = ()  # a squash migration: the pruned revisions it stands for
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,13 @@ def status_rows(
     rows: list[ledger.LedgerRow],
     failed: frozenset[str] = frozenset(),
 ) -> tuple[StatusRow, ...]:
-    """Files in order (Ran, Pending or Failed), then applied revisions whose file is gone (Missing)."""
+    """Files in order (Ran, Pending or Failed), then applied revisions whose file is gone (Missing).
+
+    Revisions pruned into a squash migration the database has reached are folded into its row,
+    as Django's showmigrations does with a squashed migration's `replaces`.
+    """
     ledger_rows = {row.revision: row for row in rows}
+    squashed = squashed_revisions(index, version_heads)
     edited = {migration.revision for migration in edited_migrations(index, rows)}
     applied = index.ancestors(head for head in version_heads if head in index.revisions)
     applied |= {revision for revision in ledger_rows if revision in index.revisions}
@@ -86,23 +92,29 @@ def status_rows(
     for header in index.ordered():
         if header.revision in applied:
             row = ledger_rows.get(header.revision)
-            result.append(_ran_row(header.name, header.revision, "Ran", row, header.revision in edited))
+            edited_file = header.revision in edited
+            result.append(_ran_row(header.name, header.revision, "Ran", row, edited_file, header.replaces))
         else:
             state = "Failed" if header.revision in failed else "Pending"
-            result.append(StatusRow(header.name, header.revision, state))
+            result.append(StatusRow(header.name, header.revision, state, replaces=header.replaces))
     for revision in version_heads:
         if revision not in index.revisions and revision not in ledger_rows:
             result.append(StatusRow(str(revision), str(revision), "Missing"))
     for row in rows:
-        if row.revision not in index.revisions:
+        if row.revision not in index.revisions and row.revision not in squashed:
             result.append(_ran_row(row.name, row.revision, "Missing", row))
     return tuple(result)
 
 
 def _ran_row(
-    name: str, revision: str, state: str, row: ledger.LedgerRow | None, edited: bool = False
+    name: str,
+    revision: str,
+    state: str,
+    row: ledger.LedgerRow | None,
+    edited: bool = False,
+    replaces: tuple[str, ...] = (),
 ) -> StatusRow:
     if row is None:
-        return StatusRow(name, revision, state, edited=edited)
+        return StatusRow(name, revision, state, edited=edited, replaces=replaces)
     applied_at = row.applied_at.replace(tzinfo=UTC).astimezone() if row.applied_at else None
-    return StatusRow(name, revision, state, row.batch, applied_at, row.duration_ms, edited)
+    return StatusRow(name, revision, state, row.batch, applied_at, row.duration_ms, edited, replaces)

@@ -34,10 +34,12 @@ class EditedMigration:
 
 
 def edited_migrations(index: RevisionIndex, rows: list[LedgerRow]) -> tuple[EditedMigration, ...]:
+    """A squash migration also matches the checksum its revision's file had before the prune,
+    which every database that ran the original recorded."""
     edited = []
     for row in rows:
         file = index.revisions.get(row.revision)
-        if file is None or row.checksum is None:
+        if file is None or row.checksum is None or row.checksum == file.original_checksum:
             continue
         current = checksum(file.path)
         if current != row.checksum:
@@ -66,8 +68,16 @@ def history_problem(
             return HistoryError(
                 f"{ledger.VERSION_TABLE} holds revision {value} {count} times", hint=VERSION_HINT
             )
+    pruned = [value for value in version_heads if value in index.replaced_by]
+    if pruned:
+        return behind_the_squash(index, pruned[0], names.get(pruned[0]))
     missing = [value for value in version_heads if value not in known]
-    missing += [row.revision for row in rows if row.revision not in known and row.revision not in missing]
+    squashed = squashed_revisions(index, version_heads)
+    missing += [
+        row.revision
+        for row in rows
+        if row.revision not in known and row.revision not in missing and row.revision not in squashed
+    ]
     if missing:
         revision = missing[0]
         also = f" (ledger name {names[revision]})" if revision in names else ""
@@ -91,3 +101,27 @@ def history_problem(
             hint=VERSION_HINT,
         )
     return None
+
+
+def squashed_revisions(index: RevisionIndex, version_heads: tuple[str, ...]) -> set[str]:
+    """Pruned revisions this database ran before reaching the squash migration that replaces them:
+    their ledger rows are history, not missing files. (A database still behind the squash needs
+    the pruned files, so for it they stay missing.)"""
+    if not index.replaced_by:
+        return set()
+    applied = index.ancestors(head for head in version_heads if head in index.revisions)
+    return {pruned for pruned, squash in index.replaced_by.items() if squash.revision in applied}
+
+
+def behind_the_squash(index: RevisionIndex, revision: str, name: str | None) -> HistoryError:
+    """A database that was behind the dump when its migrations were pruned cannot be migrated."""
+    squash = index.replaced_by[revision]
+    shown = f"{revision} ({name})" if name else revision
+    return HistoryError(
+        f"the database is at revision {shown}, whose file was pruned into the squashed migration "
+        f"{squash.name}: this database was behind the schema dump when the migrations were pruned, "
+        "so the migrations that would bring it up to date are gone",
+        hint=f"check out the migrations from before the prune (git log -- {squash.path.parent.name}), "
+        f"run `python manage.py migrate` there to bring this database to {squash.revision}, then come "
+        "back; or, if its data is expendable, rebuild it with `python manage.py migrate:fresh`",
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from project.guard import Confirm
     from project.schema_dump import DumpInfo
     from project.settings import Settings
+    from project.squash import Pruned, PrunePlan
     from project.wipe import Dropped
 
 TRANSACTIONAL_DDL = frozenset({"postgresql", "sqlite"})
@@ -344,7 +345,8 @@ def _migrate(
     edited = edited_migrations(index, rows)
     if target is None:
         _refuse_several(tuple(index.revisions[head].name for head in index.heads()))
-    if use_dump and not pretend and not fake and not version_heads and _load_dump(session, on_progress):
+    empty = not version_heads
+    if use_dump and empty and not pretend and not fake and _load_dump(session, on_progress, index):
         version_heads, rows = _read_state(session.connection)
     if target is None and _up_to_date(index, version_heads):
         # The everyday case answered from the file headers: Alembic need not load every file.
@@ -398,11 +400,11 @@ def _consent(session: _Session, action: str, confirm: Confirm) -> None:
     guard.require_consent(session.settings, _recorded_environment(session), action, confirm)
 
 
-def _load_dump(session: _Session, on_progress: ProgressCallback | None) -> bool:
+def _load_dump(session: _Session, on_progress: ProgressCallback | None, index: RevisionIndex) -> bool:
     """Load the dump for this dialect into a database that has no tables at all."""
     from sqlalchemy import inspect
 
-    from project import schema_dump
+    from project import schema_dump, squash
 
     path = schema_dump.dump_path(session.settings.migrations_dir, schema_dump.dialect_of(session.url))
     if not path.is_file():
@@ -411,6 +413,7 @@ def _load_dump(session: _Session, on_progress: ProgressCallback | None) -> bool:
     session.connection.rollback()
     if has_tables:
         return False
+    squash.refuse_stale_dump(path, index)
     with session.connection.begin():
         statements = schema_dump.load_dump(session.connection, path)
     if on_progress is not None:
@@ -424,14 +427,61 @@ def dump_schema(settings: Settings) -> DumpInfo:
 
     with _session(settings) as session:
         version_heads, _ = _read_state(session.connection)
-        if not version_heads:
-            raise OperationFailed(
-                "nothing to dump: no migration has been applied to this database",
-                hint="run migrate first",
-            )
+        _refuse_empty_dump(version_heads)
         info = schema_dump.write_dump(session.connection, session.url, settings.migrations_dir)
         session.connection.rollback()
         return info
+
+
+def _refuse_empty_dump(version_heads: tuple[str, ...]) -> None:
+    if not version_heads:
+        raise OperationFailed(
+            "nothing to dump: no migration has been applied to this database",
+            hint="run migrate first",
+        )
+
+
+def dump_and_prune(
+    settings: Settings,
+    *,
+    confirm: Confirm,
+    pretend: bool = False,
+    on_plan: Callable[[PrunePlan], None] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Pruned:
+    """migrate:dump --prune: dump a database at head, then replace the files the dump covers by
+    one squash migration (squash.py). Nothing is written or deleted without consent."""
+    from project import schema_dump, squash
+    from project.recorder import checksum
+
+    with _writing_session(settings, on_progress) as session:
+        version_heads, rows = _read_state(session.connection)
+        _refuse_empty_dump(version_heads)
+        index = _index(settings)
+        _check_history(index, version_heads, rows)
+        _refuse_unresolved_failures(session.connection)
+        dialect = schema_dump.dialect_of(session.url)
+        edited = edited_migrations(index, rows)
+        plan = squash.plan_prune(
+            index, version_heads, edited, settings.migrations_dir, dialect, pretend=pretend
+        )
+        if on_plan is not None:
+            on_plan(plan)
+        if pretend:
+            return squash.Pruned(plan, None)
+        if not plan.nothing_to_prune:
+            count = len(plan.deleted)
+            guard.require_confirmation(
+                f"Delete {count} migration file{'s' if count > 1 else ''}?",
+                confirm,
+                "refused to prune without confirmation; nothing was written or deleted",
+            )
+        dump = schema_dump.write_dump(session.connection, session.url, settings.migrations_dir)
+        session.connection.rollback()
+        if not plan.nothing_to_prune:
+            squash.verify_dump(plan, dump)
+            squash.apply(plan, checksum(plan.head.path))
+        return squash.Pruned(plan, dump)
 
 
 def _pretend(
@@ -571,12 +621,16 @@ def _rollback(
     confirm: Confirm | None,
     on_progress: ProgressCallback | None,
 ) -> RunResult:
+    from project.squash import refuse_rolling_back
+
     recorder, config, script = _start(session, on_progress)
     version_heads, rows = _read_state(session.connection)
-    _check_history(_index(session.settings), version_heads, rows)
+    index = _index(session.settings)
+    _check_history(index, version_heads, rows)
     _refuse_unresolved_failures(session.connection)
     order, batches = _rollback_order(script, version_heads, rows)
     chosen = _select(script, order, batches, selection)
+    refuse_rolling_back(index, chosen)
     if not chosen:
         return RunResult(session.shown_url, None, ())
     chosen.reverse()

@@ -5,6 +5,7 @@ Alembic loads it, so the answer is always the same as Alembic's."""
 from __future__ import annotations
 
 import ast
+import functools
 import heapq
 import importlib.util
 import re
@@ -20,6 +21,10 @@ HEADER_LINE = re.compile(
     r"^(revision|down_revision|depends_on)[ \t]*(?::[^=\n]*)?=[ \t]*(.*?)[ \t]*(?:#.*)?$", re.MULTILINE
 )
 REQUIRED = ("revision", "down_revision")
+# A squash migration (migrate:dump --prune) names the revisions it replaces, one per line.
+REPLACES_LINE = re.compile(r"^replaces[ \t]*(?::[^=\n]*)?=[ \t]*(\([^()]*\)|\[[^\[\]]*\])", re.MULTILINE)
+CHECKSUM_LINE = re.compile(r"^original_checksum[ \t]*(?::[^=\n]*)?=[ \t]*(.*?)[ \t]*(?:#.*)?$", re.MULTILINE)
+SQUASH_KEYS = re.compile(r"^(replaces|original_checksum)\b", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -28,10 +33,16 @@ class RevisionHeader:
     down_revisions: tuple[str, ...]
     depends_on: tuple[str, ...]
     path: Path
+    replaces: tuple[str, ...] = ()
+    original_checksum: str | None = None
 
     @property
     def name(self) -> str:
         return self.path.stem
+
+    @property
+    def is_squash(self) -> bool:
+        return bool(self.replaces)
 
 
 def _as_tuple(value: object) -> tuple[str, ...] | None:
@@ -60,7 +71,29 @@ def _from_header(path: Path, text: str) -> RevisionHeader | None:
     depends = _as_tuple(found.get("depends_on"))
     if down is None or depends is None:
         return None
-    return RevisionHeader(found["revision"], down, depends, path)
+    squash = _squash_header(text)
+    if squash is None:
+        return None
+    return RevisionHeader(found["revision"], down, depends, path, *squash)
+
+
+def _squash_header(text: str) -> tuple[tuple[str, ...], str | None] | None:
+    """`replaces` and `original_checksum` as plain literals; None when only executing can tell."""
+    if "replaces" not in text and "original_checksum" not in text:
+        return (), None  # the common case: an ordinary migration
+    keys = SQUASH_KEYS.findall(text)
+    replaces = REPLACES_LINE.findall(text)
+    checksums = CHECKSUM_LINE.findall(text)
+    if len(keys) != len(replaces) + len(checksums) or len(replaces) > 1 or len(checksums) > 1:
+        return None
+    try:
+        replaced = _as_tuple(ast.literal_eval(replaces[0])) if replaces else ()
+        original = ast.literal_eval(checksums[0]) if checksums else None
+    except (ValueError, SyntaxError):
+        return None
+    if replaced is None or not (original is None or isinstance(original, str)):
+        return None
+    return replaced, original
 
 
 def _by_execution(path: Path, root: Path) -> RevisionHeader:
@@ -87,7 +120,11 @@ def _by_execution(path: Path, root: Path) -> RevisionHeader:
             f"migration {_relative(path, root)} does not declare `revision` and `down_revision`",
             hint="every migration file needs revision = '...' and down_revision = ... at module level",
         )
-    return RevisionHeader(revision, down, depends, path)
+    replaces = _as_tuple(getattr(module, "replaces", None)) or ()
+    original = getattr(module, "original_checksum", None)
+    return RevisionHeader(
+        revision, down, depends, path, replaces, original if isinstance(original, str) else None
+    )
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -133,6 +170,11 @@ class RevisionIndex:
                         f"migration {header.name} revises {parent}, which has no migration file"
                     )
         return cls(revisions)
+
+    @functools.cached_property
+    def replaced_by(self) -> dict[str, RevisionHeader]:
+        """Pruned revision -> the squash migration that replaces it (migrate:dump --prune)."""
+        return {pruned: header for header in self.revisions.values() for pruned in header.replaces}
 
     def heads(self) -> tuple[str, ...]:
         children = {parent for header in self.revisions.values() for parent in header.down_revisions}

@@ -79,6 +79,7 @@ def test_status_json_has_the_documented_keys(project: Project) -> None:
         "applied_at": None,
         "duration_ms": None,
         "edited": False,
+        "replaces": [],
     }
     assert "\x1b" not in result.stdout
 

@@ -1,17 +1,56 @@
-"""`migrate:dump`: write the schema of the migrated database, for fast fresh databases."""
+"""`migrate:dump`: write the schema of the migrated database, for fast fresh databases; `--prune`
+then replaces the migration files the dump covers by one squash migration."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from project.commands import state
+from project.commands import confirmer, state
 
 
-def command(ctx: typer.Context) -> None:
-    """Dump the database schema and history to migrations/schema/<dialect>-schema.sql."""
+def command(
+    ctx: typer.Context,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Then delete the migration files the dump covers (after confirmation); the newest "
+            "becomes a squash migration that loads the dump, so existing databases keep working.",
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Prune without asking (required without a terminal).")
+    ] = False,
+    pretend: Annotated[
+        bool, typer.Option("--pretend", help="With --prune: list what would change; change nothing.")
+    ] = False,
+) -> None:
+    """Dump the database schema and history to migrations/schema/<dialect>-schema.sql.
+
+    `migrate` loads the dump into an empty database, then runs only newer migrations. With
+    --prune, the database must be at the single head: the migration files the dump covers are
+    deleted and the newest one becomes a squash migration (same revision id, no parent) that loads
+    the dump, so existing databases, `migrate --no-dump` and plain `alembic upgrade` keep working;
+    it cannot be rolled back.
+    """
     from project import migrator
+    from project.errors import UsageError
 
     app = state(ctx)
     settings = app.settings()
-    info = migrator.dump_schema(settings)
-    app.output.dumped(info.path, settings.root, info.statements)
+    if not prune:
+        if force or pretend:
+            raise UsageError("--force and --pretend only apply to --prune")
+        info = migrator.dump_schema(settings)
+        app.output.dumped(info.path, settings.root, info.statements)
+        return
+    result = migrator.dump_and_prune(
+        settings,
+        confirm=confirmer(app, force),
+        pretend=pretend,
+        on_plan=lambda plan: app.output.prune_plan(plan, settings.root),
+        on_progress=app.output.progress,
+    )
+    app.output.pruned(result, settings.root)

@@ -82,7 +82,9 @@ from models.base import Base
 config = context.config
 if config.config_file_name is not None:
     fileConfig(config.config_file_name)
-config.set_main_option("sqlalchemy.url", os.environ["DATABASE_URL"].replace("%", "%%"))
+# The project names its driver in the URL: psycopg2 is the one installed here.
+url = os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg2://", 1)
+config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
 
 for module in pkgutil.iter_modules(models.__path__):
     importlib.import_module(f"models.{module.name}")

@@ -9,9 +9,9 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.console import COLOR_SYSTEMS, Console
 from rich.prompt import Confirm
-from rich.table import Table
 from rich.text import Text
 from rich.theme import Theme
 
@@ -95,6 +95,20 @@ class Output:
                 shown = style.without_color if no_color else style
                 parts.append(shown.render(segment.text, color_system=system))
         self.out.file.write("".join(parts) + "\n")
+
+    def _aligned(self, rows: list[list[tuple[str, str | None]]]) -> None:
+        """Columns padded to their widest cell, three spaces apart: a table with a thousand rows
+        in milliseconds, where rich's Table layout takes a second."""
+        widths = [max(cell_len(text) for text, _ in column) for column in zip(*rows, strict=True)]
+        for cells in rows:
+            line = Text()
+            for index, (text, style) in enumerate(cells):
+                last = index == len(cells) - 1
+                line.append(text, style=style)
+                if not last:
+                    line.append(" " * (widths[index] - cell_len(text) + 3))
+            line.rstrip()
+            self.say_line(line)
 
     def result_line(self, text: str) -> None:
         """Printed even with --quiet: the one line that says what happened."""
@@ -241,21 +255,19 @@ class Output:
         if not rows:
             self.result_line("No migrations." if not only_pending else "No pending migrations.")
             return
-        table = Table(box=None, pad_edge=False, padding=(0, 3, 0, 0), header_style="bold")
-        columns = ["Migration", "Status", "Batch", "Applied at", "Took"]
-        for column in columns + (["Revision"] if self.verbose else []):
-            table.add_column(column, no_wrap=True)
+        header = ["Migration", "Status", "Batch", "Applied at", "Took"]
+        header += ["Revision"] if self.verbose else []
+        body: list[list[tuple[str, str | None]]] = []
         for row in rows:
             cells = [
-                Text(row.name),
-                Text(row.state + _status_notes(row), style=STATE_STYLES.get(row.state)),
-                str(row.batch) if row.batch is not None else "",
-                row.applied_at.strftime("%Y-%m-%d %H:%M:%S") if row.applied_at else "",
-                f"{row.duration_ms:.0f} ms" if row.duration_ms is not None else "",
+                (row.name, None),
+                (row.state + _status_notes(row), STATE_STYLES.get(row.state)),
+                (str(row.batch) if row.batch is not None else "", None),
+                (row.applied_at.strftime("%Y-%m-%d %H:%M:%S") if row.applied_at else "", None),
+                (f"{row.duration_ms:.0f} ms" if row.duration_ms is not None else "", None),
             ]
-            table.add_row(*cells, *([row.revision] if self.verbose else []))
-        if not self.quiet:
-            self.out.print(table)
+            body.append(cells + ([(row.revision, None)] if self.verbose else []))
+        self._aligned([[(title, "bold") for title in header], *body])
         parts = [f"{result.count('Ran')} ran", f"{result.count('Pending')} pending"]
         for state in ("Failed", "Missing"):
             if result.count(state):

@@ -49,6 +49,27 @@ class _HeadsInMemory(HeadMaintainer):
         super().update_to_step(step)
 
 
+class _Savepoint:
+    """SAVEPOINT / RELEASE through the driver's own cursor: a thousand pairs cost a third of a
+    second through SQLAlchemy's nested-transaction objects, which this loop does not need (the
+    outer transaction belongs to the caller and is still SQLAlchemy's)."""
+
+    NAME = "manage_migration"
+
+    def __init__(self, connection: Any) -> None:
+        self.cursor = connection.connection.driver_connection.cursor()
+
+    def begin(self) -> None:
+        self.cursor.execute(f"SAVEPOINT {self.NAME}")
+
+    def release(self) -> None:
+        self.cursor.execute(f"RELEASE SAVEPOINT {self.NAME}")
+
+    def rollback(self) -> None:
+        self.cursor.execute(f"ROLLBACK TO SAVEPOINT {self.NAME}")
+        self.cursor.execute(f"RELEASE SAVEPOINT {self.NAME}")
+
+
 def run_batch(context: MigrationContext, steps: Iterable[MigrationStep], recorder: Recorder) -> None:
     """Run `steps` in savepoints; on success or failure, write what the completed ones did."""
     connection = context.connection
@@ -61,14 +82,15 @@ def run_batch(context: MigrationContext, steps: Iterable[MigrationStep], recorde
     recorder.deferred = True
     try:
         with Operations.context(context):
+            savepoint = _Savepoint(connection)
             for step in steps:
-                savepoint = connection.begin_nested()
+                savepoint.begin()
                 try:
                     step.migration_fn()
                 except BaseException:
                     savepoint.rollback()
                     raise
-                savepoint.commit()
+                savepoint.release()
                 heads.update_to_step(step)
                 recorder(ctx=context, step=step.info, heads=set(heads.heads), run_args={})
     finally:

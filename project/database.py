@@ -232,14 +232,17 @@ def unreachable(url: URL, driver_message: str) -> DatabaseUnreachable:
 
 def display_raw_url(raw: str) -> str:
     """display_url's redaction for callers that must not import SQLAlchemy (read-only fast paths)."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+    from urllib.parse import parse_qsl, urlencode
 
+    # Only the query string is rebuilt: urlunsplit would turn sqlite:///file into sqlite:/file.
+    location, has_query, query = raw.partition("?")
+    if not has_query:
+        return redact_text(raw)
     try:
-        parts = urlsplit(raw)
-        query = [(k, "***" if SECRET_QUERY_KEYS.search(k) else v) for k, v in parse_qsl(parts.query)]
-        return redact_text(urlunsplit(parts._replace(query=urlencode(query, safe="*"))))
+        pairs = [(k, "***" if SECRET_QUERY_KEYS.search(k) else v) for k, v in parse_qsl(query)]
     except ValueError:
         return "(malformed database URL)"
+    return redact_text(f"{location}?{urlencode(pairs, safe='*')}")
 
 
 def check_writable(connection: Connection) -> None:

@@ -40,6 +40,21 @@ def test_default_is_an_sqlite_file_in_the_project_root(sqlite_project: Project) 
     assert (sqlite_project.root / "database.sqlite3").is_file()
 
 
+def test_status_names_the_database_like_migrate_does(sqlite_project: Project) -> None:
+    """The status fast path redacts URLs without SQLAlchemy; it must not mangle them."""
+    import json
+
+    from project.cli import app
+
+    sqlite_project.write_model("users.py", USERS_MODEL)
+    sqlite_project.make("create users")
+    env = {"NO_COLOR": "1", "DATABASE_URL": "sqlite:///relative.sqlite3"}
+    migrated = sqlite_project.runner.invoke(app, ["migrate"], env=env)
+    assert "on sqlite:///relative.sqlite3 " in migrated.stdout
+    status = sqlite_project.runner.invoke(app, ["migrate:status", "--json"], env=env)
+    assert json.loads(status.stdout)["database"] == "sqlite:///relative.sqlite3"
+
+
 def test_database_url_from_environment_and_dotenv_reach_the_cli(
     sqlite_project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -140,7 +140,7 @@ def _dump_postgresql(connection: Connection, url: URL, tool_tables: list[str]) -
     schema = _run_tool([*schema_only, *(f"--exclude-table={name}" for name in excluded)], env)
     history = _run_tool([*schema_only, *(f"--table={name}" for name in tool_tables)], env)
     tables = [f"--table={table}" for table in HISTORY_TABLES]
-    data = _run_tool([tool, *target, "--data-only", "--inserts", *tables], env)
+    data = _run_tool([tool, *target, "--data-only", "--rows-per-insert=1000", *tables], env)
     return _Sections([_without_meta_commands(schema)], [_without_meta_commands(history + data)])
 
 

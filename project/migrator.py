@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from project import alembic_bridge as bridge
-from project import checks, database, guard, ledger, locks, targets
+from project import checks, collector, database, guard, ledger, locks, targets
 from project.errors import HistoryError, Interrupted, OperationFailed, UsageError
 from project.integrity import EditedMigration, edited_migrations, history_problem
 from project.recorder import DumpLoaded, LockWaiting, ProgressCallback, Recorder, RunStarted, StepDone
@@ -801,11 +801,11 @@ def make_migration(
         return _merge(settings, name)
     if empty:
         config = bridge.make_config(settings)
-        _refuse_multiple_heads(bridge.load_script(config))
-        created = bridge.generate_revision(config, message, autogenerate=False)
+        script = bridge.load_script(config)
+        _refuse_multiple_heads(script)
+        created = bridge.generate_revision(config, script, message, autogenerate=False)
         return MakeResult(_checked_path(created), (), None)
 
-    models = discover_models(settings.root, settings.model_packages)
     request = AutogenRequest(
         drop_empty=True,
         derive_name=name is None,
@@ -815,8 +815,10 @@ def make_migration(
         ask=ask,
     )
     outcome = AutogenOutcome()
-    with _session(settings) as session:
-        created = _autogenerate(session, models, message, request, outcome)
+    with collector.paused():
+        models = discover_models(settings.root, settings.model_packages)
+        with _session(settings) as session:
+            created = _autogenerate(session, models, message, request, outcome)
     unmatched = sorted(set(request.renames) - outcome.used_answers)
     if unmatched:
         _remove_created(created)
@@ -874,7 +876,8 @@ def _autogenerate(
             hint="make:migration compares the models with a database that is fully migrated",
         )
     try:
-        return bridge.generate_revision(config, message, autogenerate=True)
+        with collector.paused():
+            return bridge.generate_revision(config, script, message, autogenerate=True)
     finally:
         if session.connection.in_transaction():
             session.connection.rollback()
@@ -948,7 +951,7 @@ def _checked_path(created: Any) -> Path | None:
     if script is None:
         return None
     path = Path(script.path)
-    check_generated(path)
+    check_generated(path, getattr(script, "module", None))
     return _sorted_last(path)
 
 

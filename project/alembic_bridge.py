@@ -17,6 +17,7 @@ from alembic.runtime.migration import MigrationStep
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 
+from project import collector
 from project.errors import ConfigError, HistoryError
 from project.naming import MAX_MESSAGE_LENGTH
 
@@ -275,7 +276,8 @@ def generate_revision(
             revision_context=revision_context,
         ):
             script.run_env()
-    scripts = list(revision_context.generate_scripts())
+    with collector.resumed():
+        scripts = list(revision_context.generate_scripts())
     return scripts[0] if len(scripts) == 1 else scripts
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from project import alembic_bridge as bridge
-from project import checks, collector, database, guard, ledger, locks, targets
+from project import checks, database, guard, ledger, locks, targets
 from project.errors import HistoryError, Interrupted, OperationFailed, UsageError
 from project.integrity import EditedMigration, edited_migrations, history_problem
 from project.recorder import DumpLoaded, LockWaiting, ProgressCallback, Recorder, RunStarted, StepDone
@@ -791,6 +791,7 @@ def make_migration(
     Probable renames are confirmed by `renames` (old -> new) or by `ask`; without either they
     stay drop + add and come back in `unconfirmed_renames`.
     """
+    from project import collector
     from project.alembic_env.autogen import AutogenOutcome, AutogenRequest
     from project.discovery import discover_models
     from project.naming import migration_message
@@ -875,6 +876,8 @@ def _autogenerate(
             f"{count} migration{'s are' if count > 1 else ' is'} pending; run migrate first",
             hint="make:migration compares the models with a database that is fully migrated",
         )
+    from project import collector
+
     try:
         with collector.paused():
             return bridge.generate_revision(config, script, message, autogenerate=True)

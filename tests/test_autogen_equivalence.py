@@ -253,3 +253,21 @@ def test_make_migration_proposes_what_stock_alembic_proposes(any_project: Projec
     assert _ours(project, "nothing")[0] == stock
     # Both report MariaDB's current_timestamp() for the now() default as a change, every time.
     assert project.backend == "mysql" or stock == {"upgrade": [], "downgrade": []}
+
+
+def test_only_comparisons_of_constants_are_remembered() -> None:
+    """pg_defaults.py answers a repeated comparison from memory only when it cannot change:
+    functions (`now()`, `nextval(...)`) and bound parameters go to the server every time."""
+    from sqlalchemy import literal_column, select, text
+
+    from project.alembic_env.pg_defaults import _constants
+
+    def compared(left: str, right: object) -> object:
+        return _constants(select(literal_column(left) == right))
+
+    assert compared("'new'::character varying", literal_column("'new'")) is not None
+    assert compared("0", text("0")) is not None
+    assert compared("now()", literal_column("now()")) is None
+    assert compared("nextval('t_id_seq')", literal_column("1")) is None
+    assert compared("0", text(":value")) is None
+    assert _constants(select(literal_column("0") != literal_column("0"))) is None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from project import collector
 from project.errors import ConfigError, HistoryError
 from project.naming import MAX_MESSAGE_LENGTH
 
@@ -259,12 +260,44 @@ def needs_own_transaction(step: MigrationStep) -> bool:
 
 
 def generate_revision(
-    config: Config, message: str, *, autogenerate: bool
+    config: Config, script: ScriptDirectory, message: str, *, autogenerate: bool
 ) -> Script | list[Script | None] | None:
-    """Alembic's own revision command; env.py's directives hook decides whether a file is written."""
-    from alembic import command
+    """Alembic's `revision` command on the ScriptDirectory already loaded: command.revision would
+    load every revision file a second time. env.py's directives hook decides whether a file is
+    written. (make_config sets no `revision_environment`, so without autogenerate no env runs.)"""
+    from alembic.autogenerate import RevisionContext
+    from alembic.runtime.environment import EnvironmentContext
 
-    return command.revision(config, message=message, autogenerate=autogenerate)
+    command_args = {
+        "message": message,
+        "autogenerate": autogenerate,
+        "sql": False,
+        "head": "head",
+        "splice": False,
+        "branch_label": None,
+        "version_path": None,
+        "rev_id": None,
+        "depends_on": None,
+    }
+    revision_context = RevisionContext(config, script, command_args)
+    if autogenerate:
+
+        def retrieve_migrations(revision: Any, context: Any) -> list[Any]:
+            revision_context.run_autogenerate(revision, context)
+            return []
+
+        with EnvironmentContext(
+            config,
+            script,
+            fn=retrieve_migrations,
+            as_sql=False,
+            template_args=revision_context.template_args,
+            revision_context=revision_context,
+        ):
+            script.run_env()
+    with collector.resumed():
+        scripts = list(revision_context.generate_scripts())
+    return scripts[0] if len(scripts) == 1 else scripts
 
 
 def merge_heads(config: Config, message: str) -> Script | None:

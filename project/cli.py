@@ -9,9 +9,10 @@ import traceback
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import Abort, Exit, TyperException
 
+from project.coercion import lighten
 from project.commands import (
     AppState,
     make_migration,
@@ -77,6 +78,9 @@ class ManageGroup(TyperGroup):
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(args))
 
+    def get_params(self, ctx: typer.Context) -> list[Any]:
+        return lighten(super().get_params(ctx))
+
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -109,6 +113,13 @@ class ManageGroup(TyperGroup):
         error.message = _secrets_scrubbed(error.message, app)
         output.error(error)
         raise typer.Exit(code)
+
+
+class ManageCommand(TyperCommand):
+    """A command whose options are parsed without importing pydantic where none is needed."""
+
+    def get_params(self, ctx: typer.Context) -> list[Any]:
+        return lighten(super().get_params(ctx))
 
 
 app = typer.Typer(
@@ -158,19 +169,19 @@ def global_options(
     app_state.output = Output(quiet=quiet, verbose=verbose)
 
 
-app.command("migrate")(migrate.command)
-app.command("migrate:rollback")(migrate_rollback.command)
-app.command("migrate:status")(migrate_status.command)
-app.command("migrate:fresh")(migrate_fresh.command)
-app.command("migrate:reset")(migrate_reset.command)
-app.command("migrate:refresh")(migrate_refresh.command)
-app.command("migrate:check")(migrate_check.command)
-app.command("migrate:history")(migrate_history.command)
-app.command("migrate:sql")(migrate_sql.command)
-app.command("migrate:resolve")(migrate_resolve.command)
-app.command("migrate:rehash")(migrate_rehash.command)
-app.command("make:migration")(make_migration.command)
-app.command("migrate:dump")(migrate_dump.command)
+app.command("migrate", cls=ManageCommand)(migrate.command)
+app.command("migrate:rollback", cls=ManageCommand)(migrate_rollback.command)
+app.command("migrate:status", cls=ManageCommand)(migrate_status.command)
+app.command("migrate:fresh", cls=ManageCommand)(migrate_fresh.command)
+app.command("migrate:reset", cls=ManageCommand)(migrate_reset.command)
+app.command("migrate:refresh", cls=ManageCommand)(migrate_refresh.command)
+app.command("migrate:check", cls=ManageCommand)(migrate_check.command)
+app.command("migrate:history", cls=ManageCommand)(migrate_history.command)
+app.command("migrate:sql", cls=ManageCommand)(migrate_sql.command)
+app.command("migrate:resolve", cls=ManageCommand)(migrate_resolve.command)
+app.command("migrate:rehash", cls=ManageCommand)(migrate_rehash.command)
+app.command("make:migration", cls=ManageCommand)(make_migration.command)
+app.command("migrate:dump", cls=ManageCommand)(migrate_dump.command)
 
 
 def _interrupt(_signum: int, _frame: Any) -> None:

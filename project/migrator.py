@@ -855,6 +855,7 @@ def make_migration(
     Probable renames are confirmed by `renames` (old -> new) or by `ask`; without either they
     stay drop + add and come back in `unconfirmed_renames`.
     """
+    from project import collector
     from project.alembic_env.autogen import AutogenOutcome, AutogenRequest
     from project.discovery import discover_models
     from project.naming import migration_message
@@ -865,11 +866,11 @@ def make_migration(
         return _merge(settings, name)
     if empty:
         config = bridge.make_config(settings)
-        _refuse_multiple_heads(bridge.load_script(config))
-        created = bridge.generate_revision(config, message, autogenerate=False)
+        script = bridge.load_script(config)
+        _refuse_multiple_heads(script)
+        created = bridge.generate_revision(config, script, message, autogenerate=False)
         return MakeResult(_checked_path(created), (), None)
 
-    models = discover_models(settings.root, settings.model_packages)
     request = AutogenRequest(
         drop_empty=True,
         derive_name=name is None,
@@ -879,8 +880,10 @@ def make_migration(
         ask=ask,
     )
     outcome = AutogenOutcome()
-    with _session(settings) as session:
-        created = _autogenerate(session, models, message, request, outcome)
+    with collector.paused():
+        models = discover_models(settings.root, settings.model_packages)
+        with _session(settings) as session:
+            created = _autogenerate(session, models, message, request, outcome)
     unmatched = sorted(set(request.renames) - outcome.used_answers)
     if unmatched:
         _remove_created(created)
@@ -937,8 +940,11 @@ def _autogenerate(
             f"{count} migration{'s are' if count > 1 else ' is'} pending; run migrate first",
             hint="make:migration compares the models with a database that is fully migrated",
         )
+    from project import collector
+
     try:
-        return bridge.generate_revision(config, message, autogenerate=True)
+        with collector.paused():
+            return bridge.generate_revision(config, script, message, autogenerate=True)
     finally:
         if session.connection.in_transaction():
             session.connection.rollback()
@@ -1012,7 +1018,7 @@ def _checked_path(created: Any) -> Path | None:
     if script is None:
         return None
     path = Path(script.path)
-    check_generated(path)
+    check_generated(path, getattr(script, "module", None))
     return _sorted_last(path)
 
 

@@ -10,7 +10,7 @@ from conftest import USERS_MODEL, Project
 from helpers import write_revision
 
 from project.errors import OperationFailed
-from project.generated import check_generated
+from project.generated import check_generated, undefined_names
 
 TAGS_MODEL = """
 from sqlalchemy import String
@@ -176,3 +176,27 @@ def test_a_generated_file_with_an_undefined_name_is_removed_and_named(tmp_path: 
 
     assert "uses names it does not import: Text" in raised.value.message
     assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("upgrade", "missing"),
+    [
+        ("op.add_column('t', sa.Column('c', Text()))", ["Text"]),
+        # `add_column` and `Column` are looked up as attributes; named bare only inside a string.
+        ("op.add_column('add_column', sa.Column('Column', sa.Text()))", []),
+        ("op.add_column('t', sa.Column('c', sa.Text(), comment='caf\u00e9'))\nText()", ["Text"]),
+    ],
+)
+def test_undefined_names_of_a_module_already_loaded(tmp_path: Path, upgrade: str, missing: list[str]) -> None:
+    """make:migration hands over the module Alembic loaded; the quick bytecode pass and the
+    symbol-table pass it falls back to must agree."""
+    import importlib.util
+
+    path = write_revision(tmp_path, "2026_01_01_000001", "loaded", "rev1", None, upgrade=upgrade)
+    spec = importlib.util.spec_from_file_location("_loaded_revision", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    assert undefined_names(path, module) == missing
+    assert undefined_names(path) == missing

@@ -164,6 +164,11 @@ def _describe_alter(operation: ops.AlterColumnOp, dialect: Any) -> str:
     return f"{where}  {', '.join(details)}" if details else where
 
 
+def _table_of(operation: Any) -> str | None:
+    """The table an operation works on; a foreign key names it `source_table`."""
+    return getattr(operation, "table_name", None) or getattr(operation, "source_table", None)
+
+
 def describe(operations: Iterable[Any], dialect: Any) -> Iterator[Change]:
     for operation in operations:
         if isinstance(operation, ops.ModifyTableOps):
@@ -185,10 +190,10 @@ def describe(operations: Iterable[Any], dialect: Any) -> Iterator[Change]:
         elif isinstance(operation, ops.AddConstraintOp):
             kind = operation.constraint_type or "constraint"
             name = getattr(operation, "constraint_name", None) or "(unnamed)"
-            yield Change("+", f"{kind} constraint {name} on {operation.table_name}")
+            yield Change("+", f"{kind} constraint {name} on {_table_of(operation)}")
         elif isinstance(operation, ops.DropConstraintOp):
             kind = operation.constraint_type or "constraint"
-            yield Change("-", f"{kind} constraint {operation.constraint_name} on {operation.table_name}")
+            yield Change("-", f"{kind} constraint {operation.constraint_name} on {_table_of(operation)}")
         elif isinstance(operation, ops.RenameTableOp):
             yield Change("~", f"table {operation.table_name}  renamed to {operation.new_table_name}")
         elif isinstance(operation, DropEnumTypeOp):
@@ -198,7 +203,7 @@ def describe(operations: Iterable[Any], dialect: Any) -> Iterator[Change]:
         elif isinstance(operation, AlterEnumValuesOp):
             yield _describe_enum_values(operation)
         else:
-            table = getattr(operation, "table_name", None)
+            table = _table_of(operation)
             label = type(operation).__name__.removesuffix("Op")
             yield Change("~", f"{label} on {table}" if table else label)
 
@@ -312,7 +317,7 @@ def suggested_name(operations: Iterable[Any]) -> str:
     flat = [op for op in _flatten(operations) if not isinstance(op, ops.CreateIndexOp)]
     created = [op.table_name for op in flat if isinstance(op, ops.CreateTableOp)]
     dropped = [op.table_name for op in flat if isinstance(op, ops.DropTableOp)]
-    tables = {getattr(op, "table_name", None) for op in flat}
+    tables = {_table_of(op) for op in flat}
     if created and len(created) == len(flat):
         return f"create {' and '.join(created[:3])} table{'s' if len(created) > 1 else ''}"
     if dropped and len(dropped) == len(flat):

@@ -12,6 +12,8 @@ from alembic.operations import ops
 from alembic.util import PriorityDispatchResult
 from sqlalchemy import CheckConstraint, Table
 
+# Where Alembic 1.18+ keeps get_multi_check_constraints() of every compared table.
+PREFETCHED_CHECKS = "alembic_check_constraints"
 CAST = re.compile(r"::[a-z_ ]+(\[\])?")
 NOISE = re.compile(r"[`\"()\s]")
 
@@ -78,6 +80,19 @@ def _bound_type(constraint: CheckConstraint) -> Any:
     return getattr(getattr(rule, "func", None), "__self__", None)
 
 
+def _reflected_checks(inspector: Any, table_name: str, schema: str | None) -> list[dict[str, Any]]:
+    """The table's CHECKs from what Alembic fetched for all tables in one query (one query per
+    table otherwise, on PostgreSQL and MariaDB). Names come back as plain strings: Alembic marks
+    its copies as already converted, which would render them as op.f('...')."""
+    prefetched = inspector.info_cache.get(PREFETCHED_CHECKS)
+    if isinstance(prefetched, dict) and (schema, table_name) in prefetched:
+        return [
+            {**check, "name": None if check.get("name") is None else str(check["name"])}
+            for check in prefetched[(schema, table_name)] or ()
+        ]
+    return inspector.get_check_constraints(table_name, schema=schema)
+
+
 @comparators.dispatch_for("table")
 def compare_check_constraints(
     autogen_context: Any,
@@ -91,7 +106,7 @@ def compare_check_constraints(
         return PriorityDispatchResult.CONTINUE
     dialect = autogen_context.dialect
     try:
-        reflected = autogen_context.inspector.get_check_constraints(table_name, schema=schema)
+        reflected = _reflected_checks(autogen_context.inspector, table_name, schema)
     except NotImplementedError:
         return PriorityDispatchResult.CONTINUE
     wanted = _wanted(metadata_table, dialect)

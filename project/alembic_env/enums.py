@@ -9,7 +9,7 @@ from typing import Any
 from alembic.autogenerate import comparators, renderers
 from alembic.operations import MigrateOperation, Operations, ops
 from alembic.util import DispatchPriority, PriorityDispatchResult, to_list
-from sqlalchemy import Enum, MetaData
+from sqlalchemy import Column, Enum, MetaData
 
 
 @Operations.register_operation("create_enum_type")
@@ -193,9 +193,18 @@ def _enums_of(columns: Iterable[Any]) -> dict[str, tuple[str, ...]]:
     return {enum.name: tuple(enum.enums) for column in columns if (enum := _native_enum(column)) is not None}
 
 
+def _table_columns(operation: ops.CreateTableOp | ops.DropTableOp) -> list[Any]:
+    """The columns a create/drop carries, without building a Table from them (to_table() copies
+    every column and constraint: seconds for a thousand tables)."""
+    create = operation if isinstance(operation, ops.CreateTableOp) else getattr(operation, "_reverse", None)
+    if not isinstance(create, ops.CreateTableOp):
+        return list(operation.to_table().columns)
+    return [item for item in create.columns if isinstance(item, Column)]
+
+
 def _columns_of(operation: Any) -> list[Any]:
     if isinstance(operation, ops.CreateTableOp | ops.DropTableOp):
-        return list(operation.to_table().columns)
+        return _table_columns(operation)
     if isinstance(operation, ops.AddColumnOp):
         return [operation.column]
     if isinstance(operation, ops.DropColumnOp):

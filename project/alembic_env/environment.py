@@ -78,6 +78,13 @@ def run(context: Any) -> None:
                 attributes.get("autogen_outcome") or AutogenOutcome(),
             ),
         )
+        if dialect_name == "postgresql" and connection is not None:
+            # Two kinds of per-column round trips in Alembic's PostgreSQL compare, made once.
+            from project.alembic_env import pg_defaults, pg_serials
+
+            impl = context.get_context().impl
+            pg_serials.install(impl, connection)
+            pg_defaults.install(impl)
         recorder.restart_clock()
         batch = attributes.get("batch_steps")
         with context.begin_transaction():

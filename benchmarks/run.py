@@ -171,6 +171,8 @@ class CommandFailed(RuntimeError):
 def child_env(database_url: str | None) -> dict[str, str]:
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
     env.pop("PYTHONPATH", None)
+    # Both sides run as users run them: with __pycache__, which the warm-up run fills.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if database_url is not None:
         env["DATABASE_URL"] = database_url
     return env

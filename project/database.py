@@ -60,6 +60,9 @@ def parse_url(raw: str, root: Path) -> URL:
     return url
 
 
+SQLITE_CACHE_KIB = 32768
+
+
 def is_sqlite_uri(url: URL) -> bool:
     """sqlite:///file:path?mode=ro&uri=true: the database is an SQLite URI, not a plain path."""
     return bool(url.database) and url.database.startswith("file:") and url.query.get("uri") == "true"
@@ -152,6 +155,9 @@ def create_engine_for(url: URL, application_name: str = "manage.py") -> Engine:
         @event.listens_for(engine, "connect")
         def _disable_pysqlite_transactions(dbapi_connection, _record) -> None:
             dbapi_connection.isolation_level = None
+            # Every ALTER TABLE makes SQLite re-read the whole schema; with the default 2 MB page
+            # cache a batch over a large schema reads it from the file each time.
+            dbapi_connection.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
 
         @event.listens_for(engine, "begin")
         def _emit_begin(connection) -> None:

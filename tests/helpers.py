@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import select
+import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conftest import Project
 
 TEMPLATE = '''"""{name}"""
 
@@ -68,3 +77,37 @@ def create_table_revision(migrations: Path, index: int, table: str, down: str | 
         downgrade=f"op.drop_table({table!r})",
     )
     return revision
+
+
+def run_on_terminal(
+    project: Project, answer: bytes, *args: str, question: bytes, env: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """Run the real manage.py with a pseudo-terminal as stdin and answer its question once it is
+    on stderr (polled, no fixed sleep). Returns the exit code and everything printed."""
+    from conftest import CLI_ENV
+
+    (project.root / "manage.py").write_text("from project.cli import main\n\nmain()\n")
+    child_env = {**os.environ, **CLI_ENV, **(env or {}), "DATABASE_URL": project.url}
+    primary, secondary = os.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", *args],
+            cwd=project.root,
+            env=child_env,
+            stdin=secondary,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        os.close(secondary)
+        assert process.stderr is not None
+        deadline, seen = time.monotonic() + 60, b""
+        while question not in seen:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0 and process.poll() is None, seen.decode()
+            if select.select([process.stderr], [], [], remaining)[0]:
+                seen += os.read(process.stderr.fileno(), 4096)
+        os.write(primary, answer)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        os.close(primary)
+    return process.returncode, (stdout + seen + stderr).decode()

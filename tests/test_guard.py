@@ -3,15 +3,9 @@ environment recorded in the database, and prohibit_destructive."""
 
 from __future__ import annotations
 
-import os
-import select
-import subprocess
-import sys
-import time
-
 import pytest
-from conftest import CLI_ENV, Project
-from helpers import create_table_revision, write_revision
+from conftest import Project
+from helpers import create_table_revision, run_on_terminal, write_revision
 
 DESTRUCTIVE = [
     ("migrate:fresh",),
@@ -112,40 +106,7 @@ def test_prohibit_destructive_wins_over_force(sqlite_project: Project) -> None:
 
 
 def _run_on_terminal(project: Project, answer: bytes, *args: str) -> tuple[int, str]:
-    """Run the real manage.py with a pseudo-terminal as stdin and answer its prompt."""
-    (project.root / "manage.py").write_text("from project.cli import main\n\nmain()\n")
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(CLI_ENV, APP_ENV="production", DATABASE_URL=project.url)
-    primary, secondary = os.openpty()
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", *args],
-            cwd=project.root,
-            env=env,
-            stdin=secondary,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        os.close(secondary)
-        _wait_for_prompt(process)
-        os.write(primary, answer)
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        os.close(primary)
-    return process.returncode, (stdout + stderr).decode()
-
-
-def _wait_for_prompt(process: subprocess.Popen) -> None:
-    """The question goes to stderr; answer once it is there (polled, no fixed sleep)."""
-    assert process.stderr is not None
-    deadline = time.monotonic() + 60
-    seen = b""
-    while b"are you sure?" not in seen:
-        remaining = deadline - time.monotonic()
-        assert remaining > 0 and process.poll() is None, seen.decode()
-        ready, _, _ = select.select([process.stderr], [], [], remaining)
-        if ready:
-            seen += os.read(process.stderr.fileno(), 4096)
+    return run_on_terminal(project, answer, *args, question=b"are you sure?", env={"APP_ENV": "production"})
 
 
 def test_terminal_prompt_defaults_to_no_and_accepts_yes(project: Project) -> None:

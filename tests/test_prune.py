@@ -4,17 +4,15 @@ database (at head, empty, or behind the dump) keeps working or gets one clear er
 from __future__ import annotations
 
 import os
-import select
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import CLI_ENV, REPO_ROOT, Project, fresh_database
-from helpers import create_table_revision
+from conftest import REPO_ROOT, Project, fresh_database
+from helpers import create_table_revision, run_on_terminal
 from test_schema_dump import reflected_schema
 
 EXAMPLE_HEAD = "008b9ce71854"
@@ -329,32 +327,7 @@ def test_prune_asks_on_a_terminal_and_defaults_to_no(sqlite_project: Project) ->
 
 
 def _run_on_terminal(project: Project, answer: bytes, *args: str) -> tuple[int, str]:
-    """The real manage.py with a pseudo-terminal as stdin, answering its question."""
-    (project.root / "manage.py").write_text("from project.cli import main\n\nmain()\n")
-    env = {**os.environ, **CLI_ENV, "DATABASE_URL": project.url}
-    primary, secondary = os.openpty()
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", *args],
-            cwd=project.root,
-            env=env,
-            stdin=secondary,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        os.close(secondary)
-        assert process.stderr is not None
-        deadline, seen = time.monotonic() + 60, b""
-        while b"migration files?" not in seen:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0 and process.poll() is None, seen.decode()
-            if select.select([process.stderr], [], [], remaining)[0]:
-                seen += os.read(process.stderr.fileno(), 4096)
-        os.write(primary, answer)
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        os.close(primary)
-    return process.returncode, (stdout + seen + stderr).decode()
+    return run_on_terminal(project, answer, *args, question=b"migration files?")
 
 
 def test_the_index_reads_a_squash_header_without_executing_it(tmp_path: Path) -> None:

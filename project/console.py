@@ -19,20 +19,13 @@ from rich.theme import Theme
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from project.core.events import Event, FailedStep, LockWaiting, RunResult, RunStarted, StepDone
     from project.errors import ManageError
     from project.history import StatusResult, StatusRow
     from project.integrity import EditedMigration
-    from project.migrator import (
-        Accepted,
-        CheckResult,
-        FailedStep,
-        HistoryEntry,
-        Resolved,
-        RunResult,
-        SqlResult,
-    )
-    from project.recorder import DumpLoaded, LockWaiting, RunStarted, StepDone
     from project.squash import Pruned, PrunePlan
+    from project.verbs.inspect import CheckResult, HistoryEntry, SqlResult
+    from project.verbs.maintain import Accepted, Resolved
     from project.wipe import Dropped
 
 THEME = Theme(
@@ -117,10 +110,21 @@ class Output:
 
     # migrate / rollback
 
-    def progress(self, event: StepDone | RunStarted | DumpLoaded | LockWaiting | Dropped) -> None:
-        from project.recorder import DumpLoaded, LockWaiting, RunStarted, StepDone
+    def progress(self, event: Event) -> None:
+        from project.core.events import (
+            DumpLoaded,
+            LedgerReconciled,
+            LockWaiting,
+            RunStarted,
+            StepDone,
+            StepStarted,
+        )
 
-        if isinstance(event, LockWaiting):
+        if isinstance(event, StepStarted):
+            return
+        if isinstance(event, LedgerReconciled):
+            self.note(event.note)
+        elif isinstance(event, LockWaiting):
             self.lock_waiting(event)
         elif isinstance(event, RunStarted):
             self.run_started(event)
@@ -142,6 +146,12 @@ class Output:
     def run_started(self, event: RunStarted) -> None:
         if event.pretend:
             action = "Pretending to run"
+        elif event.fake:
+            count = _plural(event.count, "migration")
+            what = "as applied" if event.upgrade else "as rolled back"
+            self.say(Text(f"  Recording {count} {what} on {event.database} (not run)"))
+            self.say("")
+            return
         elif event.upgrade:
             action = "Running"
         else:
@@ -200,10 +210,23 @@ class Output:
         self.result_line(f"  {_plural(count, 'migration')} {verb} in {total:.0f} ms.")
 
     def failure(self, failed: FailedStep, applied: int, verb: str) -> None:
+        where = ", ".join(failed.at_names) if failed.at_names else "no migration (empty history)"
+        if failed.commit_failed:
+            self.say("")
+            self.err.print(Text(f"error: the COMMIT failed: {failed.error}", style="error"), soft_wrap=True)
+            self.err.print(
+                Text(
+                    f"The whole transaction was rolled back: none of {', '.join(failed.rolled_back)} was "
+                    f"applied, whatever the lines above say. The database is at {where}."
+                ),
+                soft_wrap=True,
+            )
+            if failed.hint:
+                self.err.print(Text(f"hint: {failed.hint}", style="hint"), soft_wrap=True)
+            return
         self._step_line(failed.name, failed.duration_ms, "FAIL", "fail")
         self.say("")
         self.err.print(Text(f"error: {failed.name} failed: {failed.error}", style="error"))
-        where = ", ".join(failed.at_names) if failed.at_names else "no migration (empty history)"
         if failed.outside_transaction:
             self.err.print(
                 Text(
@@ -214,6 +237,10 @@ class Output:
                 ),
                 soft_wrap=True,
             )
+            if failed.statements:
+                self.err.print(Text("These statements ran before the error and may have taken effect:"))
+                for statement in failed.statements:
+                    self.err.print(Text(_indented(statement, "  ")), soft_wrap=True)
         elif failed.transactional:
             self.err.print(
                 Text(
@@ -254,6 +281,8 @@ class Output:
     # status
 
     def status(self, result: StatusResult, only_pending: bool = False) -> None:
+        if result.note:
+            self.note(result.note)
         rows = [row for row in result.rows if not only_pending or row.state == "Pending"]
         if not rows:
             self.result_line("No migrations." if not only_pending else "No pending migrations.")
@@ -313,7 +342,8 @@ class Output:
             for detail in problem.details:
                 self.err.print(Text(f"  {detail}"), soft_wrap=True)
         if not result.drift_checked:
-            self.err.print(Text("Models were not compared: that needs a database at head.", style="muted"))
+            reason = result.drift_skipped or "that needs a database at head"
+            self.err.print(Text(f"Models were not compared: {reason}.", style="muted"), soft_wrap=True)
         self.result_line(f"{_plural(len(result.problems), 'problem')} found.")
 
     def check_json(self, result: CheckResult) -> None:
@@ -399,6 +429,9 @@ class Output:
         for index, tables in enumerate(tables_per_metadata, start=1):
             self.say(Text(f"  Tables (metadata {index}): {', '.join(tables) or '(none)'}", style="muted"))
         self.say("")
+
+    def note(self, text: str) -> None:
+        self.err.print(Text(f"note: {text}", style="muted"), soft_wrap=True)
 
     def warning(self, text: str) -> None:
         self.err.print(Text(f"warning: {text}", style="pending"), soft_wrap=True)

@@ -10,17 +10,40 @@ from project.errors import Refused
 from project.settings import PRODUCTION
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from project.core.planner import Step
     from project.settings import Settings
 
-DROPS = re.compile(r"\.drop_(table|column)\(|\bDROP\s+(TABLE|COLUMN)\b", re.IGNORECASE)
+# Statements that destroy data, judged from the SQL a migration renders, not from its source text.
+DESTRUCTIVE = re.compile(
+    r"^\s*(DROP\s+(TABLE|TYPE|SCHEMA|DATABASE)\b|TRUNCATE\b|ALTER\s+TABLE\s+.+?\s+DROP\b(?!\s+(DEFAULT|NOT\s+NULL|CONSTRAINT|INDEX|PRIMARY|FOREIGN|CHECK))"
+    r"|DELETE\s+FROM\s+[^;]+?(;|$)(?<!WHERE))",
+    re.IGNORECASE | re.DOTALL,
+)
 
 Confirm = Callable[[str], bool]
 """Asks the user a yes/no question; the CLI answers it from a terminal, from --force, or refuses."""
 
 
-def drops_data(upgrade_source: str) -> bool:
-    """Whether a migration's upgrade() drops a table or a column (op calls or raw SQL)."""
-    return DROPS.search(upgrade_source) is not None
+def destructive(statement: str) -> bool:
+    """DROP TABLE/TYPE/SCHEMA, ALTER TABLE ... DROP [COLUMN], TRUNCATE, DELETE without WHERE."""
+    if re.match(r"^\s*DELETE\b", statement, re.IGNORECASE):
+        return re.search(r"\bWHERE\b", statement, re.IGNORECASE) is None
+    return DESTRUCTIVE.match(statement) is not None
+
+
+def drops_data(step: Step, dialect: str, root: Path) -> bool:
+    """Whether a migration destroys data, from the statements it renders offline; one that
+    cannot be rendered offline counts as destructive (we cannot tell)."""
+    from project.core.pretend import render
+    from project.errors import ManageError
+
+    try:
+        statements = render(dialect, step, root)
+    except ManageError:
+        return True
+    return any(destructive(statement) for statement in statements)
 
 
 def refuse_if_prohibited(settings: Settings, action: str) -> None:

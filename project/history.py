@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from project import database, ledger, rawdb
+from project.core import store
+from project.core.graph import RevisionGraph
 from project.errors import HistoryError
-from project.integrity import edited_migrations, history_problem, squashed_revisions
-from project.revision_index import RevisionIndex
+from project.integrity import edited_migrations, history_problem
 
 if TYPE_CHECKING:
+    from project.core.preflight import State
     from project.settings import Settings
 
 
@@ -34,12 +36,13 @@ class StatusResult:
     database: str
     rows: tuple[StatusRow, ...]
     problem: HistoryError | None = None
+    note: str | None = None
 
     def count(self, state: str) -> int:
         return sum(1 for row in self.rows if row.state == state)
 
 
-def read_history(settings: Settings) -> rawdb.HistoryState:
+def read_history(settings: Settings) -> store.History:
     """Version heads, ledger rows and failures: plain driver first, SQLAlchemy as the fallback."""
     try:
         plain = rawdb.read_state(settings.database_url, settings.root)
@@ -48,61 +51,59 @@ def read_history(settings: Settings) -> rawdb.HistoryState:
             database.parse_url(settings.database_url, settings.root), str(exc)
         ) from None
     if plain is not None:
-        return plain
-    url = database.parse_url(settings.database_url, settings.root)
-    engine = database.create_engine_for(url)
-    try:
-        with database.connect(engine) as connection:
-            return rawdb.HistoryState(
-                ledger.read_version_heads(connection),
-                ledger.read_ledger(connection),
-                frozenset(failure.revision for failure in ledger.read_failures(connection)),
-            )
-    finally:
-        engine.dispose()
+        return store.History(plain.heads, tuple(plain.rows), plain.failed)
+    from project.core import session
+
+    with session.reading(settings) as current:
+        return store.read(current.connection)
 
 
 def status(settings: Settings) -> StatusResult:
     """Every migration in order with its state, then what the database ran but has no file for."""
-    index = RevisionIndex.load(settings.migrations_dir, settings.root)
-    version_heads, rows, failed = read_history(settings)
-    rows_by_state = status_rows(index, version_heads, rows, failed)
-    problem = history_problem(index, version_heads, rows)
-    return StatusResult(database.display_raw_url(settings.database_url), rows_by_state, problem)
+    graph = RevisionGraph.load(settings.migrations_dir, settings.root)
+    history = read_history(settings)
+    problem = history_problem(graph, history.version_heads, {row.revision: row.name for row in history.rows})
+    heads = graph.heads()
+    if problem is None and len(heads) > 1:
+        problem = HistoryError(
+            f"the migration history has {len(heads)} heads: {', '.join(graph.names(heads))}",
+            hint="write the merge migration with `python manage.py make:migration --merge`",
+        )
+    known = tuple(head for head in history.version_heads if head in graph.revisions)
+    reconciled = store.reconcile(graph, history)
+    rows = status_rows(graph, history, reconciled)
+    shown = database.display_raw_url(settings.database_url)
+    return StatusResult(shown, rows, problem, reconciled.note if known == history.version_heads else None)
+
+
+def rows_for(graph: RevisionGraph, state: State) -> tuple[StatusRow, ...]:
+    return status_rows(graph, state.history, state.reconciled)
 
 
 def status_rows(
-    index: RevisionIndex,
-    version_heads: tuple[str, ...],
-    rows: list[ledger.LedgerRow],
-    failed: frozenset[str] = frozenset(),
+    graph: RevisionGraph, history: store.History, reconciled: store.Reconciled
 ) -> tuple[StatusRow, ...]:
     """Files in order (Ran, Pending or Failed), then applied revisions whose file is gone (Missing).
 
+    Applied means "in the ancestry of alembic_version"; the ledger only adds batch and time.
     Revisions pruned into a squash migration the database has reached are folded into its row,
     as Django's showmigrations does with a squashed migration's `replaces`.
     """
-    ledger_rows = {row.revision: row for row in rows}
-    squashed = squashed_revisions(index, version_heads)
-    edited = {migration.revision for migration in edited_migrations(index, rows)}
-    applied = index.ancestors(head for head in version_heads if head in index.revisions)
-    applied |= {revision for revision in ledger_rows if revision in index.revisions}
-
+    ledger_rows = {row.revision: row for row in reconciled.rows}
+    edited = {migration.revision for migration in edited_migrations(graph, list(reconciled.rows))}
     result: list[StatusRow] = []
-    for header in index.ordered():
-        if header.revision in applied:
+    for header in graph.ordered():
+        if header.revision in reconciled.applied:
             row = ledger_rows.get(header.revision)
             edited_file = header.revision in edited
             result.append(_ran_row(header.name, header.revision, "Ran", row, edited_file, header.replaces))
         else:
-            state = "Failed" if header.revision in failed else "Pending"
+            state = "Failed" if header.revision in history.failed else "Pending"
             result.append(StatusRow(header.name, header.revision, state, replaces=header.replaces))
-    for revision in version_heads:
-        if revision not in index.revisions and revision not in ledger_rows:
-            result.append(StatusRow(str(revision), str(revision), "Missing"))
-    for row in rows:
-        if row.revision not in index.revisions and row.revision not in squashed:
-            result.append(_ran_row(row.name, row.revision, "Missing", row))
+    for revision in history.version_heads:
+        if revision not in graph.revisions:
+            row = next((r for r in history.rows if r.revision == revision), None)
+            result.append(_ran_row(row.name if row else str(revision), str(revision), "Missing", row))
     return tuple(result)
 
 

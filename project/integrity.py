@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -12,8 +13,8 @@ from project.errors import HistoryError
 from project.recorder import checksum
 
 if TYPE_CHECKING:
+    from project.core.graph import RevisionGraph
     from project.ledger import LedgerRow
-    from project.revision_index import RevisionIndex
 
 REVISION_VALUE = re.compile(r"[0-9A-Za-z_]{1,64}")
 SHOWN_VALUE_LENGTH = 40
@@ -33,12 +34,12 @@ class EditedMigration:
     current: str
 
 
-def edited_migrations(index: RevisionIndex, rows: list[LedgerRow]) -> tuple[EditedMigration, ...]:
+def edited_migrations(graph: RevisionGraph, rows: list[LedgerRow]) -> tuple[EditedMigration, ...]:
     """A squash migration also matches the checksum its revision's file had before the prune,
     which every database that ran the original recorded."""
     edited = []
     for row in rows:
-        file = index.revisions.get(row.revision)
+        file = graph.revisions.get(row.revision)
         if file is None or row.checksum is None or row.checksum == file.original_checksum:
             continue
         current = checksum(file.path)
@@ -53,11 +54,10 @@ def _shown(value: object) -> str:
 
 
 def history_problem(
-    index: RevisionIndex, version_heads: tuple[str, ...], rows: list[LedgerRow]
+    graph: RevisionGraph, version_heads: tuple[str, ...], names: Mapping[str, str] | None = None
 ) -> HistoryError | None:
-    """The first way the recorded history contradicts the files, as one sentence; None if it fits."""
-    known = index.revisions
-    names = {row.revision: row.name for row in rows}
+    """The first way alembic_version contradicts the files, as one sentence; None if it fits.
+    (The ledger cannot contradict anything: it is reconciled with alembic_version, see core.store.)"""
     for value in version_heads:
         if not isinstance(value, str) or not REVISION_VALUE.fullmatch(value):
             return HistoryError(
@@ -68,25 +68,19 @@ def history_problem(
             return HistoryError(
                 f"{ledger.VERSION_TABLE} holds revision {value} {count} times", hint=VERSION_HINT
             )
-    pruned = [value for value in version_heads if value in index.replaced_by]
+    pruned = [value for value in version_heads if value in graph.replaced_by]
     if pruned:
-        return behind_the_squash(index, pruned[0], names.get(pruned[0]))
-    missing = [value for value in version_heads if value not in known]
-    squashed = squashed_revisions(index, version_heads)
-    missing += [
-        row.revision
-        for row in rows
-        if row.revision not in known and row.revision not in missing and row.revision not in squashed
-    ]
+        return behind_the_squash(graph, pruned[0], (names or {}).get(pruned[0]))
+    missing = [value for value in version_heads if value not in graph.revisions]
     if missing:
-        revision = missing[0]
-        also = f" (ledger name {names[revision]})" if revision in names else ""
+        name = (names or {}).get(missing[0])
+        also = f" (ledger name {name})" if name else ""
         return HistoryError(
-            f"the database is at revision {revision}{also}, which has no migration file",
+            f"the database is at revision {missing[0]}{also}, which has no migration file",
             hint="restore the missing file (or run the newer release that created it)",
         )
     for value in version_heads:
-        below = index.ancestors([value]) - {value}
+        below = graph.ancestors(graph.parents(value))
         older = [other for other in version_heads if other in below]
         if older:
             return HistoryError(
@@ -94,28 +88,22 @@ def history_problem(
                 f"of {value}",
                 hint=VERSION_HINT,
             )
-    if not version_heads and rows:
-        return HistoryError(
-            f"{ledger.VERSION_TABLE} is empty, but the ledger records {len(rows)} applied migration(s), "
-            f"the newest {rows[-1].name}; refusing to start from scratch",
-            hint=VERSION_HINT,
-        )
     return None
 
 
-def squashed_revisions(index: RevisionIndex, version_heads: tuple[str, ...]) -> set[str]:
+def squashed_revisions(graph: RevisionGraph, version_heads: tuple[str, ...]) -> set[str]:
     """Pruned revisions this database ran before reaching the squash migration that replaces them:
     their ledger rows are history, not missing files. (A database still behind the squash needs
     the pruned files, so for it they stay missing.)"""
-    if not index.replaced_by:
+    if not graph.replaced_by:
         return set()
-    applied = index.ancestors(head for head in version_heads if head in index.revisions)
-    return {pruned for pruned, squash in index.replaced_by.items() if squash.revision in applied}
+    applied = graph.ancestors(head for head in version_heads if head in graph.revisions)
+    return {pruned for pruned, squash in graph.replaced_by.items() if squash.revision in applied}
 
 
-def behind_the_squash(index: RevisionIndex, revision: str, name: str | None) -> HistoryError:
+def behind_the_squash(graph: RevisionGraph, revision: str, name: str | None) -> HistoryError:
     """A database that was behind the dump when its migrations were pruned cannot be migrated."""
-    squash = index.replaced_by[revision]
+    squash = graph.replaced_by[revision]
     shown = f"{revision} ({name})" if name else revision
     return HistoryError(
         f"the database is at revision {shown}, whose file was pruned into the squashed migration "

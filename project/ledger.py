@@ -78,7 +78,7 @@ def failure_table() -> Table:
     return _FAILURES
 
 
-def _has_table(connection: Connection, name: str) -> bool:
+def has_table(connection: Connection, name: str) -> bool:
     from sqlalchemy import inspect
 
     return inspect(connection).has_table(name)
@@ -88,11 +88,33 @@ def ensure_ledger(connection: Connection) -> None:
     ledger_table().create(connection, checkfirst=True)
 
 
+_VERSION: Table | None = None
+
+
+def version_table() -> Table:
+    """alembic_version exactly as Alembic creates it, so plain `alembic` keeps working."""
+    global _VERSION
+    if _VERSION is None:
+        from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table
+
+        _VERSION = Table(
+            VERSION_TABLE,
+            MetaData(),
+            Column("version_num", String(32), nullable=False),
+            PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+        )
+    return _VERSION
+
+
+def ensure_version_table(connection: Connection) -> None:
+    version_table().create(connection, checkfirst=True)
+
+
 def read_ledger(connection: Connection) -> list[LedgerRow]:
     """Rows in the order they were applied; an empty list when the table does not exist yet."""
     from sqlalchemy import select
 
-    if not _has_table(connection, LEDGER_TABLE):
+    if not has_table(connection, LEDGER_TABLE):
         return []
     table = ledger_table()
     rows = connection.execute(select(table).order_by(table.c.id)).mappings()
@@ -113,7 +135,7 @@ def read_version_heads(connection: Connection) -> tuple[str, ...]:
     """The revisions recorded in alembic_version, read without Alembic's machinery."""
     from sqlalchemy import column, select, table
 
-    if not _has_table(connection, VERSION_TABLE):
+    if not has_table(connection, VERSION_TABLE):
         return ()
     version = table(VERSION_TABLE, column("version_num"))
     return tuple(connection.execute(select(version.c.version_num)).scalars())
@@ -196,7 +218,7 @@ def read_environment(connection: Connection) -> str | None:
     """The environment recorded by the last run that changed this database, if any."""
     from sqlalchemy import select
 
-    if not _has_table(connection, STATE_TABLE):
+    if not has_table(connection, STATE_TABLE):
         return None
     table = state_table()
     return connection.execute(select(table.c.value).where(table.c.name == ENVIRONMENT_KEY)).scalar()
@@ -223,7 +245,7 @@ def record_failure(connection: Connection, revision: str, name: str, error: str)
 def read_failures(connection: Connection) -> list[FailureRow]:
     from sqlalchemy import select
 
-    if not _has_table(connection, FAILURE_TABLE):
+    if not has_table(connection, FAILURE_TABLE):
         return []
     table = failure_table()
     rows = connection.execute(select(table).order_by(table.c.failed_at)).mappings()

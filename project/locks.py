@@ -29,6 +29,20 @@ POLL_SECONDS = 0.05
 MYSQL_LOCK_NAME_LENGTH = 64
 
 OnWait = Callable[[str], None]
+Verify = Callable[[], None]
+
+
+def always_held() -> None:
+    """An flock (or no lock at all, for in-memory SQLite) cannot be lost while we live."""
+
+
+def _lost(shown_url: str, detail: str) -> LockTimeout:
+    return LockTimeout(
+        f"lost the migration lock on {shown_url} before committing ({detail}); this run's changes were "
+        "rolled back",
+        hint="the server closed the lock's connection (idle_session_timeout, or an administrator); "
+        "run migrate again",
+    )
 
 
 def client_name() -> str:
@@ -43,8 +57,9 @@ def lock_file_for(url: URL) -> Path | None:
 
 
 @contextmanager
-def migration_lock(url: URL, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[None]:
-    """Hold the migration lock for the body; wait at most `timeout` seconds, then LockTimeout."""
+def migration_lock(url: URL, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[Verify]:
+    """Hold the migration lock for the body; wait at most `timeout` seconds, then LockTimeout.
+    Yields a check that raises LockTimeout if the lock was lost meanwhile (run before COMMIT)."""
     backend = url.get_backend_name()
     if backend == "postgresql":
         lock = _postgres_lock(url, timeout, on_wait, shown_url)
@@ -53,9 +68,9 @@ def migration_lock(url: URL, timeout: float, on_wait: OnWait, shown_url: str) ->
     elif (path := lock_file_for(url)) is not None:
         lock = _file_lock(path, timeout, on_wait, shown_url)
     else:
-        lock = contextlib.nullcontext()
-    with lock:
-        yield
+        lock = contextlib.nullcontext(always_held)
+    with lock as verify:
+        yield verify
 
 
 def _timed_out(timeout: float, shown_url: str, holder: str) -> LockTimeout:
@@ -94,11 +109,37 @@ def _postgres_holder(connection: Connection) -> str:
     return f"{application or 'an unnamed client'} ({where})"
 
 
+POSTGRES_HELD = """
+SELECT EXISTS (SELECT 1 FROM pg_locks l
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid = pg_backend_pid()
+  AND ((l.classid::bigint << 32) | l.objid::bigint) = %(key)s)
+"""
+
+
+def _verifier(
+    connection: Connection, statement: str, parameters: dict[str, object], shown_url: str
+) -> Verify:
+    def verify() -> None:
+        try:
+            held = connection.exec_driver_sql(statement, parameters).scalar()
+        except Exception as exc:
+            raise _lost(shown_url, type(exc).__name__) from None
+        if not held:
+            raise _lost(shown_url, "the server no longer lists it as ours")
+
+    return verify
+
+
 @contextmanager
-def _postgres_lock(url: URL, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[None]:
+def _postgres_lock(url: URL, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[Verify]:
     from sqlalchemy.exc import OperationalError
 
     with _lock_connection(url) as connection:
+        # The lock lives as long as this idle connection: a database-wide idle_session_timeout
+        # (or statement_timeout) must not end it while migrations run on the other connection.
+        for setting in ("idle_session_timeout", "statement_timeout", "idle_in_transaction_session_timeout"):
+            with contextlib.suppress(Exception):
+                connection.exec_driver_sql(f"SET {setting} = 0")
         key = {"key": LOCK_KEY}
         if not connection.exec_driver_sql("SELECT pg_try_advisory_lock(%(key)s)", key).scalar():
             holder = _postgres_holder(connection)
@@ -113,7 +154,7 @@ def _postgres_lock(url: URL, timeout: float, on_wait: OnWait, shown_url: str) ->
                     raise
                 raise _timed_out(timeout, shown_url, holder) from None
         try:
-            yield
+            yield _verifier(connection, POSTGRES_HELD, key, shown_url)
         finally:
             with contextlib.suppress(Exception):
                 connection.exec_driver_sql("SELECT pg_advisory_unlock(%(key)s)", key)
@@ -133,7 +174,7 @@ def _mysql_holder(connection: Connection, name: str) -> str:
 
 
 @contextmanager
-def _mysql_lock(url: URL, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[None]:
+def _mysql_lock(url: URL, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[Verify]:
     from sqlalchemy import text
 
     name = f"manage.py migrations {url.database}"[:MYSQL_LOCK_NAME_LENGTH]
@@ -145,19 +186,21 @@ def _mysql_lock(url: URL, timeout: float, on_wait: OnWait, shown_url: str) -> It
             if connection.execute(acquire, {"name": name, "timeout": timeout}).scalar() != 1:
                 raise _timed_out(timeout, shown_url, holder)
         try:
-            yield
+            yield _verifier(
+                connection, "SELECT IS_USED_LOCK(%(name)s) = CONNECTION_ID()", {"name": name}, shown_url
+            )
         finally:
             with contextlib.suppress(Exception):
                 connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
 
 
 @contextmanager
-def _file_lock(path: Path, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[None]:
+def _file_lock(path: Path, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[Verify]:
     import fcntl
 
     if not path.parent.is_dir():
         # database.connect names the missing directory; there is nothing to lock yet.
-        yield
+        yield always_held
         return
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -177,7 +220,7 @@ def _file_lock(path: Path, timeout: float, on_wait: OnWait, shown_url: str) -> I
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, client_name().encode() + b"\n", 0)
         try:
-            yield
+            yield always_held
         finally:
             os.ftruncate(descriptor, 0)
             fcntl.flock(descriptor, fcntl.LOCK_UN)

@@ -95,8 +95,15 @@ def test_failure_keeps_earlier_migrations_and_nothing_of_the_failed_one(project:
         assert "rolled back" not in stderr.replace("nothing was rolled back", "")
         assert "may have taken effect" in stderr
         assert "CREATE TABLE orphan" in stderr
-        assert "The version table is at 2026_01_01_000001_create_alpha_table" in stderr
+        assert "The database is at 2026_01_01_000001_create_alpha_table" in stderr
         assert "orphan" in tables
+        # Work outside a transaction took effect: the migration is marked failed, migrate refuses.
+        assert "migrate:resolve rev0002" in stderr
+        status = project.run("migrate:status")
+        assert re.search(r"^2026_01_01_000002_half_done +Failed", status.stdout, re.M)
+        again = project.run("migrate")
+        assert again.exit_code == 6
+        assert "migrate:resolve rev0002" in again.stderr
     else:
         assert "The database is at 2026_01_01_000001_create_alpha_table" in result.stderr
         assert "orphan" not in tables

@@ -331,7 +331,7 @@ def _run_on_terminal(project: Project, answer: bytes, *args: str) -> tuple[int, 
 
 
 def test_the_index_reads_a_squash_header_without_executing_it(tmp_path: Path) -> None:
-    from project.revision_index import RevisionIndex
+    from project.core.graph import RevisionGraph
 
     migrations = tmp_path / "migrations"
     migrations.mkdir()
@@ -344,7 +344,7 @@ def test_the_index_reads_a_squash_header_without_executing_it(tmp_path: Path) ->
         'revision = "ssss"\ndown_revision = "rrrr"\nreplaces = tuple("cd")  # not a literal\n'
     )
 
-    index = RevisionIndex.load(migrations, tmp_path)
+    index = RevisionGraph.load(migrations, tmp_path)
 
     squash = index.revisions["rrrr"]
     assert (squash.replaces, squash.original_checksum) == (("aaaa", "bbbb"), "abc")

@@ -86,11 +86,5 @@ def run(context: Any) -> None:
             pg_serials.install(impl, connection)
             pg_defaults.install(impl)
         recorder.restart_clock()
-        batch = attributes.get("batch_steps")
         with context.begin_transaction():
-            if batch is None:
-                context.run_migrations()
-            else:
-                from project.batch_runner import run_batch
-
-                run_batch(context.get_context(), batch, recorder)
+            context.run_migrations()

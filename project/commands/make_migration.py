@@ -57,7 +57,7 @@ def command(
     ] = None,
 ) -> None:
     """Create a migration from model changes (autogenerate)."""
-    from project import migrator
+    from project.verbs import make
 
     app = state(ctx)
     settings = app.settings()
@@ -67,7 +67,7 @@ def command(
     def ask(candidate: RenameCandidate) -> bool:
         return app.output.confirm(f"Was {candidate.kind} {candidate.old} renamed to {candidate.new}?")
 
-    result = migrator.make_migration(
+    result = make.make_migration(
         settings,
         name,
         empty=empty,

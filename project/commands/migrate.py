@@ -29,19 +29,11 @@ def command(
     force: Force = False,
 ) -> None:
     """Run every pending migration as one batch."""
-    from project import migrator
+    from project.verbs.migrate import MigrateOptions, migrate
 
     app = state(ctx)
-    result = migrator.migrate(
-        app.settings(),
-        target=target,
-        fake=fake,
-        batch_per_step=step,
-        pretend=pretend,
-        use_dump=not no_dump,
-        confirm=confirmer(app, force),
-        on_progress=app.output.progress,
-    )
+    options = MigrateOptions(target, fake, step, pretend, use_dump=not no_dump)
+    result = migrate(app.settings(), options, confirmer(app, force), app.output.progress)
     app.output.run_finished(result, verb="faked" if fake else "applied", nothing="Nothing to migrate.")
     if result.failed is not None:
         raise typer.Exit(1)

@@ -14,10 +14,10 @@ def command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (keys in README).")] = False,
 ) -> None:
     """Fail unless history, database and models agree."""
-    from project import migrator
+    from project.verbs.inspect import check
 
     app = state(ctx)
-    result = migrator.check(app.settings())
+    result = check(app.settings())
     if as_json:
         app.output.check_json(result)
     else:

@@ -35,18 +35,18 @@ def command(
     the dump, so existing databases, `migrate --no-dump` and plain `alembic upgrade` keep working;
     it cannot be rolled back.
     """
-    from project import migrator
     from project.errors import UsageError
+    from project.verbs import maintain
 
     app = state(ctx)
     settings = app.settings()
     if not prune:
         if force or pretend:
             raise UsageError("--force and --pretend only apply to --prune")
-        info = migrator.dump_schema(settings)
+        info = maintain.dump_schema(settings)
         app.output.dumped(info.path, settings.root, info.statements)
         return
-    result = migrator.dump_and_prune(
+    result = maintain.dump_and_prune(
         settings,
         confirm=confirmer(app, force),
         pretend=pretend,

@@ -9,7 +9,7 @@ from project.commands import state
 
 def command(ctx: typer.Context) -> None:
     """List revision ids and parents, newest first."""
-    from project import migrator
+    from project.verbs.inspect import history
 
     app = state(ctx)
-    app.output.history(migrator.history(app.settings()))
+    app.output.history(history(app.settings()))

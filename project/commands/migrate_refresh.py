@@ -18,10 +18,10 @@ def command(
     force: Force = False,
 ) -> None:
     """Roll back all (or the last N) and migrate again."""
-    from project import migrator
+    from project.verbs.rollback import refresh
 
     app = state(ctx)
-    undone, redone = migrator.refresh(
+    undone, redone = refresh(
         app.settings(), step=step, confirm=confirmer(app, force), on_progress=app.output.progress
     )
     app.output.run_finished(undone, verb="rolled back", nothing="Nothing to rollback.")

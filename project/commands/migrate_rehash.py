@@ -17,10 +17,10 @@ def command(
     ] = None,
 ) -> None:
     """Accept edited migration files after review (store their new checksum)."""
-    from project import migrator
     from project.naming import revision_argument
+    from project.verbs.maintain import accept_checksums
 
     app = state(ctx)
     wanted = tuple(revision_argument(revision) for revision in revisions or ())
-    result = migrator.accept_checksums(app.settings(), wanted, app.output.progress)
+    result = accept_checksums(app.settings(), wanted, app.output.progress)
     app.output.accepted(result)

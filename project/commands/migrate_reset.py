@@ -9,10 +9,17 @@ from project.commands import Force, confirmer, state
 
 def command(ctx: typer.Context, force: Force = False) -> None:
     """Roll back every applied migration, newest first."""
-    from project import migrator
+    from project.core.planner import Selection
+    from project.verbs.rollback import rollback
 
     app = state(ctx)
-    result = migrator.reset(app.settings(), confirm=confirmer(app, force), on_progress=app.output.progress)
+    result = rollback(
+        app.settings(),
+        Selection(everything=True),
+        confirm=confirmer(app, force),
+        on_progress=app.output.progress,
+        action="migrate:reset",
+    )
     app.output.run_finished(result, verb="rolled back", nothing="Nothing to rollback.")
     if result.failed is not None:
         raise typer.Exit(1)

@@ -14,9 +14,9 @@ def command(
     revision: Annotated[str, typer.Argument(help="Revision id (or file name) of the failed migration.")],
 ) -> None:
     """Mark a failed non-transactional migration as repaired, so migrate runs again."""
-    from project import migrator
     from project.naming import revision_argument
+    from project.verbs.maintain import resolve_failure
 
     app = state(ctx)
-    result = migrator.resolve_failure(app.settings(), revision_argument(revision), app.output.progress)
+    result = resolve_failure(app.settings(), revision_argument(revision), app.output.progress)
     app.output.resolved(result)

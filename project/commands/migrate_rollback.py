@@ -29,17 +29,16 @@ def command(
     force: Force = False,
 ) -> None:
     """Roll back the last batch of migrations."""
-    from project import migrator
+    from project.core.planner import Selection
     from project.errors import UsageError
+    from project.verbs.rollback import rollback
 
     if sum(option is not None for option in (step, batch, to)) > 1:
         raise UsageError("--step, --batch and --to cannot be used together")
     app = state(ctx)
-    result = migrator.rollback(
+    result = rollback(
         app.settings(),
-        step=step,
-        batch=batch,
-        to=to,
+        Selection(step, batch, to),
         fake=fake,
         confirm=confirmer(app, force),
         on_progress=app.output.progress,

@@ -15,7 +15,7 @@ def command(
     down: Annotated[bool, typer.Option("--down", help="Print its downgrade instead.")] = False,
 ) -> None:
     """Print the SQL of one migration (no connection)."""
-    from project import migrator
+    from project.verbs.inspect import sql
 
     app = state(ctx)
-    app.output.sql(migrator.sql(app.settings(), target, upgrade=not down))
+    app.output.sql(sql(app.settings(), target, upgrade=not down))

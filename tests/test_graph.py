@@ -9,8 +9,8 @@ from alembic.script import ScriptDirectory
 from helpers import write_revision
 
 from project import alembic_bridge
+from project.core.graph import RevisionGraph
 from project.errors import HistoryError
-from project.revision_index import RevisionIndex
 from project.settings import resolve_settings
 
 
@@ -64,11 +64,11 @@ def test_same_heads_order_and_applied_sets_as_alembic(tmp_path: Path, heads: tup
     _branched_history(migrations)
     script = _alembic_script(tmp_path)
 
-    index = RevisionIndex.load(migrations, tmp_path)
+    index = RevisionGraph.load(migrations, tmp_path)
 
     assert set(index.heads()) == set(script.get_heads())
     assert {rev: h.down_revisions for rev, h in index.revisions.items()} == {
-        rev.revision: alembic_bridge.as_file(rev).down_revisions for rev in script.walk_revisions()
+        rev.revision: tuple(rev._normalized_down_revisions) for rev in script.walk_revisions()
     }
     assert index.ancestors(heads) == _alembic_ancestors(script, heads)
     order = [header.revision for header in index.ordered()]
@@ -81,6 +81,6 @@ def test_unknown_revision_is_a_history_error(tmp_path: Path) -> None:
     migrations = tmp_path / "migrations"
     migrations.mkdir()
     _branched_history(migrations)
-    index = RevisionIndex.load(migrations, tmp_path)
+    index = RevisionGraph.load(migrations, tmp_path)
     with pytest.raises(HistoryError, match="revision ffff, which has no migration file"):
         index.ancestors(("ffff",))

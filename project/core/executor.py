@@ -1,0 +1,375 @@
+"""Runs a plan on one connection and returns a structured outcome: steps committed, the step (or
+the COMMIT) that failed, or an interruption, each with where the database now stands.
+
+Each pending revision file is loaded once, one `Operations` is bound to one `MigrationContext`,
+and `upgrade()` / `downgrade()` are called in plan order; Alembic's own loop is kept only for
+plain `alembic` runs. Where DDL is transactional (PostgreSQL, SQLite) consecutive migrations share
+one transaction with a SAVEPOINT each and alembic_version + the ledger are written once before
+the COMMIT; a migration that commits by itself runs in a transaction of its own. Signals are only
+let through while migration code runs, so bookkeeping and COMMIT are never cut in half.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from time import perf_counter
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from project import compat, ledger
+from project.core import store
+from project.core.events import FailedStep, ProgressCallback, StepDone, StepStarted
+from project.core.graph import load_module
+from project.core.signals import SignalGate
+from project.errors import Interrupted
+from project.recorder import checksum
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from project.core.planner import Plan, Step
+
+TRANSACTIONAL_DDL = frozenset({"postgresql", "sqlite"})
+SELF_COMMIT = re.compile(r"^\s*(COMMIT|END|ROLLBACK)\s*(;|$|\s+(WORK|TRANSACTION)\b)", re.IGNORECASE)
+READ_ONLY = re.compile(r"^\s*(SELECT|SHOW|SET|PRAGMA|EXPLAIN|DESCRIBE|WITH\s+\w+\s+AS\s*\(\s*SELECT)\b", re.I)
+DML = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE|MERGE)\b", re.IGNORECASE)
+CATALOG_MARKERS = ("pg_catalog", "information_schema", "sqlite_master", "sqlite_temp_master")
+# On PostgreSQL, a DEFERRABLE constraint a migration violates is checked at its own end, inside a
+# throwaway savepoint (which restores the constraint mode), instead of at the batch's COMMIT.
+PG_CHECK_DEFERRED = (
+    "SAVEPOINT manage_check; SET CONSTRAINTS ALL IMMEDIATE; "
+    "ROLLBACK TO SAVEPOINT manage_check; RELEASE SAVEPOINT manage_check"
+)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    batch: int | None
+    batch_per_step: bool = False
+    fake: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    done: tuple[StepDone, ...]
+    failed: FailedStep | None = None
+
+
+class _SelfCommitting(Exception):
+    """A statement of a migration inside the shared batch transaction would commit it."""
+
+
+def is_bookkeeping(statement: str) -> bool:
+    """Version-table writes and the reflection queries Alembic runs are not the migration's SQL."""
+    lowered = statement.lstrip().lower()
+    if any(table in lowered for table in ledger.TOOL_TABLES):
+        return True
+    if lowered.startswith(("pragma", "begin", "savepoint", "release savepoint", "rollback to savepoint")):
+        return True
+    return lowered.startswith(("select", "show")) and any(m in lowered for m in CATALOG_MARKERS)
+
+
+def needs_own_transaction(module: ModuleType, path: Path) -> bool:
+    """A migration that commits by itself (`transactional = False`, or autocommit_block())."""
+    if getattr(module, "transactional", True) is False:
+        return True
+    return "autocommit_block" in path.read_text(encoding="utf-8", errors="replace")
+
+
+@dataclass
+class _Step:
+    planned: Step
+    module: ModuleType
+
+    @property
+    def function(self) -> Callable[[], Any]:
+        return self.module.upgrade if self.planned.upgrade else self.module.downgrade
+
+
+@dataclass
+class Executor:
+    """One plan on one connection. `verify_lock` raises when the migration lock was lost."""
+
+    connection: Connection
+    root: Path
+    scrub: Callable[[str], str]
+    on_progress: ProgressCallback
+    verify_lock: Callable[[], None]
+    names: Callable[[tuple[str, ...]], tuple[str, ...]]
+    done: list[StepDone] = field(default_factory=list)
+    _heads: tuple[str, ...] = ()
+    _guard: bool = False
+    _statements: list[str] = field(default_factory=list)
+
+    @property
+    def transactional(self) -> bool:
+        return self.connection.dialect.name in TRANSACTIONAL_DDL
+
+    def run(self, plan: Plan, options: RunOptions) -> Outcome:
+        steps = [_Step(step, load_module(step.path, self.root)) for step in plan.steps]
+        alone = {i for i, step in enumerate(steps) if needs_own_transaction(step.module, step.planned.path)}
+        self._heads = plan.start
+        context = compat.migration_context(self.connection)
+        with SignalGate() as gate, compat.operations_bound(context), self._watching():
+            with self.connection.begin():
+                store.ensure_tables(self.connection)
+            batch, index = options.batch, 0
+            while index < len(steps):
+                if self.transactional and index not in alone:
+                    end = next((i for i in range(index, len(steps)) if i in alone), len(steps))
+                    ran, failed, batch = self._run_shared(context, gate, steps[index:end], options, batch)
+                    if ran < end - index and failed is None:
+                        alone.add(index + ran)  # it commits by itself: give it a transaction of its own
+                    index += ran
+                else:
+                    failed, batch = self._run_alone(context, gate, steps[index], options, batch)
+                    index += 1
+                if failed is not None:
+                    return Outcome(tuple(self.done), failed)
+            if gate.pending is not None:
+                raise Interrupted(
+                    f"interrupted as the run ended; all {len(self.done)} migration(s) were committed. "
+                    f"The database is at {self._where()}."
+                )
+        return Outcome(tuple(self.done))
+
+    # shared transaction
+
+    def _run_shared(
+        self, context: Any, gate: SignalGate, steps: list[_Step], options: RunOptions, batch: int | None
+    ) -> tuple[int, FailedStep | None, int | None]:
+        """Steps in one transaction, a savepoint each. Returns how many were committed, the failure
+        if one failed, and the next batch number. A step that commits by itself is rolled back to
+        its savepoint and left for `_run_alone`."""
+        transaction = self.connection.begin()
+        compat.bind_transaction(context, transaction)
+        savepoint = compat.Savepoint(self.connection)
+        pending: list[tuple[_Step, StepDone, int | None]] = []
+        failure: BaseException | None = None
+        failed_step: _Step | None = None
+        started = perf_counter()
+        self._guard = True
+        try:
+            for step in steps:
+                gate.check()
+                failed_step = step
+                started = self._announce(step)
+                savepoint.begin()
+                try:
+                    with gate.opened():
+                        if not options.fake:
+                            step.function()
+                    if self.connection.dialect.name == "postgresql":
+                        savepoint.execute(PG_CHECK_DEFERRED)
+                except BaseException:
+                    savepoint.rollback()
+                    raise
+                savepoint.release()
+                done = StepDone(step.planned.revision, step.planned.name, step.planned.upgrade, _ms(started))
+                pending.append((step, done, batch))
+                self.on_progress(done)
+                if batch is not None and options.batch_per_step and step.planned.upgrade:
+                    batch += 1
+                failed_step = None
+        except _SelfCommitting:
+            pass
+        except BaseException as exc:
+            failure = exc
+        finally:
+            self._guard = False
+        committed = self._commit(transaction, pending)
+        if committed is not None:
+            return 0, committed, batch
+        self.done.extend(done for _, done, _ in pending)
+        if failure is None:
+            return len(pending), None, batch
+        interrupted = isinstance(failure, KeyboardInterrupt) or gate.signalled
+        if failed_step is None:
+            raise Interrupted(
+                f"interrupted between migrations; {len(self.done)} migration(s) finished and were "
+                f"committed. The database is at {self._where()}."
+            )
+        failed = self._failed(failed_step, failure, started, transactional=True, interrupted=interrupted)
+        return len(pending), failed, batch
+
+    def _commit(
+        self, transaction: Any, pending: list[tuple[_Step, StepDone, int | None]]
+    ) -> FailedStep | None:
+        """Write alembic_version and the ledger for the finished steps, check the lock, COMMIT.
+        A failure here rolls back the whole transaction and is reported as such."""
+        if not pending:
+            transaction.rollback()
+            return None
+        heads = pending[-1][0].planned.heads_after
+        try:
+            store.replace_version(self.connection, self._heads, heads)
+            self._write_ledger(pending)
+            self.verify_lock()
+            transaction.commit()
+        except store.VersionConflict:
+            transaction.rollback()
+            raise
+        except Exception as exc:
+            if transaction.is_active:
+                transaction.rollback()
+            names = tuple(step.planned.name for step, _, _ in pending)
+            return FailedStep(
+                name="COMMIT",
+                revision="",
+                error=self.scrub(compat.describe_error(exc)),
+                duration_ms=0.0,
+                at_revisions=self._heads,
+                at_names=self.names(self._heads),
+                transactional=True,
+                commit_failed=True,
+                rolled_back=names,
+            )
+        self._heads = heads
+        return None
+
+    def _write_ledger(self, finished: list[tuple[_Step, StepDone, int | None]]) -> None:
+        applied = [
+            ledger.applied_now(
+                done.revision, done.name, batch or 0, done.duration_ms, checksum(step.planned.path)
+            )
+            for step, done, batch in finished
+            if step.planned.upgrade
+        ]
+        reverted = tuple(done.revision for step, done, _ in finished if not step.planned.upgrade)
+        if reverted:
+            ledger.record_reverted(self.connection, reverted)
+        ledger.record_applied(self.connection, applied)
+
+    # one transaction for one step
+
+    def _run_alone(
+        self, context: Any, gate: SignalGate, step: _Step, options: RunOptions, batch: int | None
+    ) -> tuple[FailedStep | None, int | None]:
+        gate.check()
+        started = self._announce(step)
+        self._statements.clear()
+        compat.bind_transaction(context, self.connection.begin())
+        outside = getattr(step.module, "transactional", True) is False
+        try:
+            with gate.opened():
+                if not options.fake:
+                    if outside:
+                        with context.autocommit_block():
+                            step.function()
+                    else:
+                        step.function()
+        except BaseException as exc:
+            transaction = compat.bound_transaction(context)
+            if transaction is not None and transaction.is_active:
+                transaction.rollback()
+            elif self.connection.in_transaction():
+                self.connection.rollback()
+            interrupted = isinstance(exc, KeyboardInterrupt) or gate.signalled
+            return self._failed(step, exc, started, transactional=False, interrupted=interrupted), batch
+        done = StepDone(step.planned.revision, step.planned.name, step.planned.upgrade, _ms(started))
+        transaction = compat.bound_transaction(context) or self.connection.begin()
+        failed = self._commit(transaction, [(step, done, batch)])
+        if failed is not None:
+            return failed, batch
+        self.done.append(done)
+        self.on_progress(done)
+        gate.check()
+        if batch is not None and options.batch_per_step and step.planned.upgrade:
+            batch += 1
+        return None, batch
+
+    # reporting
+
+    def _announce(self, step: _Step) -> float:
+        self.on_progress(StepStarted(step.planned.revision, step.planned.name, step.planned.upgrade))
+        self._statements.clear()
+        return perf_counter()
+
+    def _took_effect(self, step: _Step) -> tuple[str, ...]:
+        """Statements of the failed step that may have been committed despite the failure."""
+        statements = [s for s in self._statements if not is_bookkeeping(s)]
+        outside = getattr(step.module, "transactional", True) is False or "autocommit_block" in (
+            step.planned.path.read_text(encoding="utf-8", errors="replace")
+        )
+        self_committed = any(SELF_COMMIT.match(s) for s in statements)
+        if outside or self_committed:
+            return tuple(statements)
+        # MariaDB/MySQL commit DDL implicitly; DML before the failure is rolled back.
+        ddl = any(not READ_ONLY.match(s) and not DML.match(s) for s in statements)
+        return tuple(statements) if ddl and not self.transactional else ()
+
+    def _failed(
+        self, step: _Step, exc: BaseException, started: float, *, transactional: bool, interrupted: bool
+    ) -> FailedStep:
+        effects = () if transactional else self._took_effect(step)
+        error = "interrupted" if interrupted else self.scrub(compat.describe_error(exc))
+        if effects:
+            with self.connection.begin():
+                ledger.record_failure(self.connection, step.planned.revision, step.planned.name, error)
+        if interrupted:
+            raise Interrupted(self._interrupted_message(step, bool(effects))) from None
+        return FailedStep(
+            name=step.planned.name,
+            revision=step.planned.revision,
+            error=error,
+            duration_ms=_ms(started),
+            at_revisions=self._heads,
+            at_names=self.names(self._heads),
+            transactional=self.transactional and not effects,
+            outside_transaction=bool(effects),
+            statements=tuple(self.scrub(s) for s in effects),
+            hint=self._adoption_hint(error),
+        )
+
+    def _adoption_hint(self, error: str) -> str | None:
+        """A database with tables but no history is adopted with --fake, not migrated over."""
+        if self._heads or self.done or "already exists" not in error.lower():
+            return None
+        return (
+            "the database has tables but no migration history: if its schema matches the migrations, "
+            "record them without running them with `migrate --fake` (or `migrate TARGET --fake`)"
+        )
+
+    def _interrupted_message(self, step: _Step, effects: bool) -> str:
+        count = len(self.done)
+        what = (
+            "which ran outside a transaction and may have taken effect: it is recorded as "
+            f"failed (inspect the database, then `migrate:resolve {step.planned.revision}`)"
+            if effects
+            else "which was rolled back"
+        )
+        return (
+            f"interrupted during {step.planned.name}, {what}; {count} migration{'' if count == 1 else 's'} "
+            f"finished before it. The database is at {self._where()}."
+        )
+
+    def _where(self) -> str:
+        return ", ".join(self.names(self._heads)) or "no migration (empty history)"
+
+    @contextmanager
+    def _watching(self) -> Iterator[None]:
+        """Remember the statements of the running step; refuse a COMMIT inside the shared batch."""
+        from sqlalchemy import event
+
+        def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if self._guard and SELF_COMMIT.match(statement):
+                raise _SelfCommitting(statement)
+
+        def after(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            self._statements.append(statement.strip())
+
+        event.listen(self.connection, "before_cursor_execute", before)
+        event.listen(self.connection, "after_cursor_execute", after)
+        try:
+            yield
+        finally:
+            event.remove(self.connection, "before_cursor_execute", before)
+            event.remove(self.connection, "after_cursor_execute", after)
+
+
+def _ms(started: float) -> float:
+    return (perf_counter() - started) * 1000

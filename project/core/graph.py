@@ -1,0 +1,344 @@
+"""THE revision graph: heads, order, applied sets, names and targets, for every command.
+
+Read from the files' headers without executing them (no Alembic import), so read-only commands
+stay fast; a header that is not a plain literal is loaded the way Alembic loads it. `depends_on`
+edges count as ancestry everywhere, exactly as Alembic's version table treats them."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import heapq
+import importlib.util
+import re
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from project.errors import ConfigError, HistoryError, UsageError
+
+# The same file filter as Alembic's ScriptDirectory (sourceless and recursive options off).
+REVISION_FILE = re.compile(r"(?!\.\#|__init__)(.*\.py)$")
+HEADER_LINE = re.compile(
+    r"^(revision|down_revision|depends_on)[ \t]*(?::[^=\n]*)?=[ \t]*(.*?)[ \t]*(?:#.*)?$", re.MULTILINE
+)
+REQUIRED = ("revision", "down_revision")
+# A squash migration (migrate:dump --prune) names the revisions it replaces, one per line.
+REPLACES_LINE = re.compile(r"^replaces[ \t]*(?::[^=\n]*)?=[ \t]*(\([^()]*\)|\[[^\[\]]*\])", re.MULTILINE)
+CHECKSUM_LINE = re.compile(r"^original_checksum[ \t]*(?::[^=\n]*)?=[ \t]*(.*?)[ \t]*(?:#.*)?$", re.MULTILINE)
+SQUASH_KEYS = re.compile(r"^(replaces|original_checksum)\b", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class RevisionHeader:
+    revision: str
+    down_revisions: tuple[str, ...]
+    depends_on: tuple[str, ...]
+    path: Path
+    replaces: tuple[str, ...] = ()
+    original_checksum: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    @property
+    def is_squash(self) -> bool:
+        return bool(self.replaces)
+
+
+def _as_tuple(value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    return None
+
+
+def _from_header(path: Path, text: str) -> RevisionHeader | None:
+    """The header as plain literals, or None when only executing the file can tell."""
+    found: dict[str, object] = {}
+    for key, raw in HEADER_LINE.findall(text):
+        if key in found:
+            return None  # assigned twice: the last assignment at run time decides
+        try:
+            found[key] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            return None
+    if any(key not in found for key in REQUIRED) or not isinstance(found["revision"], str):
+        return None
+    down = _as_tuple(found["down_revision"])
+    depends = _as_tuple(found.get("depends_on"))
+    if down is None or depends is None:
+        return None
+    squash = _squash_header(text)
+    if squash is None:
+        return None
+    return RevisionHeader(found["revision"], down, depends, path, *squash)
+
+
+def _squash_header(text: str) -> tuple[tuple[str, ...], str | None] | None:
+    """`replaces` and `original_checksum` as plain literals; None when only executing can tell."""
+    if "replaces" not in text and "original_checksum" not in text:
+        return (), None  # the common case: an ordinary migration
+    keys = SQUASH_KEYS.findall(text)
+    replaces = REPLACES_LINE.findall(text)
+    checksums = CHECKSUM_LINE.findall(text)
+    if len(keys) != len(replaces) + len(checksums) or len(replaces) > 1 or len(checksums) > 1:
+        return None
+    try:
+        replaced = _as_tuple(ast.literal_eval(replaces[0])) if replaces else ()
+        original = ast.literal_eval(checksums[0]) if checksums else None
+    except (ValueError, SyntaxError):
+        return None
+    if replaced is None or not (original is None or isinstance(original, str)):
+        return None
+    return replaced, original
+
+
+def load_module(path: Path, root: Path) -> ModuleType:
+    """Execute a migration file as Alembic does; a file that fails is named with its line."""
+    spec = importlib.util.spec_from_file_location(f"_manage_revision_{path.stem}_{abs(hash(path))}", path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"cannot load migration {_relative(path, root)}")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise ConfigError(
+            f"cannot load migration {_relative(path, root)}, line {exc.lineno}: {exc.msg}"
+        ) from exc
+    except (Exception, SystemExit) as exc:
+        line = next(
+            (
+                frame.lineno
+                for frame in reversed(traceback.extract_tb(exc.__traceback__))
+                if frame.filename == str(path)
+            ),
+            None,
+        )
+        where = f", line {line}" if line else ""
+        raise ConfigError(
+            f"cannot load migration {_relative(path, root)}{where}: {type(exc).__name__}: {exc}",
+            hint="migration files are executed when they are loaded; fix the error at module level",
+        ) from exc
+    return module
+
+
+def _by_execution(path: Path, root: Path) -> RevisionHeader:
+    """What Alembic does for every file: execute it and read the module attributes."""
+    module = load_module(path, root)
+    revision = getattr(module, "revision", None)
+    down = _as_tuple(getattr(module, "down_revision", None))
+    depends = _as_tuple(getattr(module, "depends_on", None))
+    if not isinstance(revision, str) or down is None or depends is None:
+        raise ConfigError(
+            f"migration {_relative(path, root)} does not declare `revision` and `down_revision`",
+            hint="every migration file needs revision = '...' and down_revision = ... at module level",
+        )
+    replaces = _as_tuple(getattr(module, "replaces", None)) or ()
+    original = getattr(module, "original_checksum", None)
+    return RevisionHeader(
+        revision, down, depends, path, replaces, original if isinstance(original, str) else None
+    )
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def read_headers(directory: Path, root: Path) -> list[RevisionHeader]:
+    """Every revision file's header, in file-name order."""
+    if not directory.is_dir():
+        return []
+    headers = []
+    try:
+        paths = sorted(directory.iterdir())
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the migrations directory {_relative(directory, root)}: {exc.strerror}",
+            hint="check its permissions",
+        ) from None
+    for path in paths:
+        if not path.is_file() or not REVISION_FILE.match(path.name):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise ConfigError(f"cannot read migration {_relative(path, root)}: {exc.strerror}") from None
+        headers.append(_from_header(path, text) or _by_execution(path, root))
+    return headers
+
+
+HEAD_WORDS = frozenset({"head", "heads"})
+SHOWN_CANDIDATES = 10
+
+
+@dataclass(frozen=True)
+class RevisionGraph:
+    """Parents (down revisions and dependencies), heads, a topological order and applied sets."""
+
+    revisions: dict[str, RevisionHeader]
+    order: tuple[str, ...]
+
+    @classmethod
+    def load(cls, directory: Path, root: Path) -> RevisionGraph:
+        """Every revision file, checked: no duplicate id, no unknown parent, no cycle."""
+        if directory.exists() and not directory.is_dir():
+            raise ConfigError(
+                f"the migrations path {_relative(directory, root)} is a file, not a directory",
+                hint="point [tool.manage] migrations at a directory",
+            )
+        revisions: dict[str, RevisionHeader] = {}
+        for header in read_headers(directory, root):
+            if header.revision in revisions:
+                raise HistoryError(
+                    f"revision {header.revision} is declared by two files: "
+                    f"{revisions[header.revision].path.name} and {header.path.name}",
+                    hint="give one of them a new revision id (and fix the down_revision that names it)",
+                )
+            revisions[header.revision] = header
+        for header in revisions.values():
+            for parent in header.down_revisions:
+                if parent not in revisions:
+                    raise HistoryError(
+                        f"migration {header.name} revises {parent}, which has no migration file",
+                        hint="restore the missing file, or fix the down_revision of the newer one",
+                    )
+        return cls(revisions, _topological(revisions))
+
+    @functools.cached_property
+    def replaced_by(self) -> dict[str, RevisionHeader]:
+        """Pruned revision -> the squash migration that replaces it (migrate:dump --prune)."""
+        return {pruned: header for header in self.revisions.values() for pruned in header.replaces}
+
+    def parents(self, revision: str) -> tuple[str, ...]:
+        """Down revisions and dependencies: everything that must be applied first."""
+        header = self.revisions[revision]
+        deps = tuple(dep for dep in header.depends_on if dep in self.revisions)
+        return tuple(dict.fromkeys(header.down_revisions + deps))
+
+    def heads(self) -> tuple[str, ...]:
+        children = {parent for header in self.revisions.values() for parent in header.down_revisions}
+        return tuple(sorted(rev for rev in self.revisions if rev not in children))
+
+    def ordered(self) -> list[RevisionHeader]:
+        """Oldest first: parents before children, ties broken by file name (creation time)."""
+        return [self.revisions[revision] for revision in self.order]
+
+    def name(self, revision: str) -> str:
+        header = self.revisions.get(revision)
+        return header.name if header is not None else revision
+
+    def names(self, revisions: Iterable[str]) -> tuple[str, ...]:
+        return tuple(self.name(revision) for revision in revisions)
+
+    def ancestors(self, heads: Iterable[str]) -> set[str]:
+        """The given revisions and everything below them; unknown ones raise HistoryError."""
+        seen: set[str] = set()
+        pending = list(heads)
+        while pending:
+            revision = pending.pop()
+            if revision in seen:
+                continue
+            if revision not in self.revisions:
+                raise HistoryError(
+                    f"the database is at revision {revision}, which has no migration file",
+                    hint="restore the missing file (or run the newer release that created it)",
+                )
+            seen.add(revision)
+            pending.extend(self.parents(revision))
+        return seen
+
+    def applied(self, version_heads: Iterable[str]) -> frozenset[str]:
+        """What alembic_version says is applied: its revisions and all their ancestors."""
+        return frozenset(self.ancestors(version_heads))
+
+    def version_heads(self, applied: Iterable[str]) -> tuple[str, ...]:
+        """The rows alembic_version holds for an applied set: its members no other member needs."""
+        members = set(applied)
+        below = self.ancestors(parent for revision in members for parent in self.parents(revision))
+        return tuple(sorted(members - below))
+
+    def in_order(self, revisions: Iterable[str]) -> list[str]:
+        wanted = set(revisions)
+        return [revision for revision in self.order if revision in wanted]
+
+    def resolve(self, text: str) -> str:
+        """The revision `text` names: exact id, exact file name, `head`, or a unique prefix of either."""
+        wanted = text.strip().removesuffix(".py")
+        if wanted in HEAD_WORDS:
+            heads = self.heads()
+            if len(heads) != 1:
+                raise HistoryError(
+                    f"the migration history has {len(heads)} heads; name one of them",
+                    hint=f"heads: {', '.join(self.names(heads))}",
+                )
+            return heads[0]
+        files = self.ordered()
+        for file in files:
+            if wanted in (file.revision, file.name):
+                return file.revision
+        matches = [
+            file
+            for file in files
+            if file.revision.startswith(wanted)
+            or file.name.startswith(wanted)
+            or _without_stamp(file.name).startswith(wanted)
+        ]
+        if len(matches) == 1:
+            return matches[0].revision
+        shown = matches or files
+        listing = ", ".join(file.name for file in shown[:SHOWN_CANDIDATES])
+        more = f" (and {len(shown) - SHOWN_CANDIDATES} more)" if len(shown) > SHOWN_CANDIDATES else ""
+        if matches:
+            raise UsageError(
+                f"{text!r} matches {len(matches)} migrations: {listing}{more}",
+                hint="give more of the file name, or the revision id",
+            )
+        raise UsageError(
+            f"no migration matches {text!r}",
+            hint=f"known migrations: {listing}{more}" if files else "there are no migrations yet",
+        )
+
+
+def _without_stamp(name: str) -> str:
+    parts = name.split("_", 4)
+    return parts[4] if len(parts) == 5 and all(part.isdigit() for part in parts[:4]) else name
+
+
+def _topological(revisions: dict[str, RevisionHeader]) -> tuple[str, ...]:
+    """Parents (and dependencies) before children, ties by file name; a cycle is a HistoryError."""
+    parents = {
+        rev: set(header.down_revisions) | {dep for dep in header.depends_on if dep in revisions}
+        for rev, header in revisions.items()
+    }
+    waiting = {rev: len(found) for rev, found in parents.items()}
+    children: dict[str, list[str]] = {rev: [] for rev in revisions}
+    for rev, found in parents.items():
+        for parent in found:
+            children[parent].append(rev)
+    ready = [(revisions[rev].path.name, rev) for rev, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        _, revision = heapq.heappop(ready)
+        order.append(revision)
+        for child in children[revision]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                heapq.heappush(ready, (revisions[child].path.name, child))
+    if len(order) != len(revisions):
+        cycle = sorted(revisions[rev].name for rev, count in waiting.items() if count)
+        raise HistoryError(
+            f"the revision graph has a cycle among {', '.join(cycle)}",
+            hint="a migration's down_revision (or depends_on) must name an older migration",
+        )
+    return tuple(order)

@@ -1,0 +1,112 @@
+"""Checks every command runs before it plans: the history fits the files, no unresolved failure,
+one head, and consent where the production guard applies. Reads state once and hands it down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from project import guard, ledger
+from project.core import store
+from project.core.events import LedgerReconciled, ProgressCallback, ignore
+from project.core.graph import RevisionGraph
+from project.errors import HistoryError
+from project.integrity import EditedMigration, edited_migrations, history_problem
+
+if TYPE_CHECKING:
+    from project.core.session import Session
+    from project.guard import Confirm
+    from project.settings import Settings
+
+
+@dataclass(frozen=True)
+class State:
+    """The graph and the database's history, read once per command and passed down."""
+
+    graph: RevisionGraph
+    history: store.History
+    reconciled: store.Reconciled
+    edited: tuple[EditedMigration, ...]
+
+    @property
+    def version_heads(self) -> tuple[str, ...]:
+        return self.history.version_heads
+
+    def applied(self) -> store.Applied:
+        return self.reconciled.as_applied(self.version_heads)
+
+
+def load_graph(settings: Settings) -> RevisionGraph:
+    return RevisionGraph.load(settings.migrations_dir, settings.root)
+
+
+def read_state(
+    session: Session,
+    graph: RevisionGraph,
+    on_progress: ProgressCallback = ignore,
+    *,
+    repair: bool = False,
+    strict: bool = True,
+) -> State:
+    """History checked against the files; a ledger that disagrees with alembic_version is
+    reconciled (and, with `repair`, corrected in the database) with a one-line note."""
+    history = store.read(session.connection)
+    problem = history_problem(graph, history.version_heads, {row.revision: row.name for row in history.rows})
+    if problem is not None and strict:
+        raise problem
+    reconciled = store.reconcile(graph, history)
+    if reconciled.note is not None:
+        on_progress(LedgerReconciled(reconciled.note))
+        if repair and reconciled.stale:
+            with session.connection.begin():
+                store.forget_stale(session.connection, reconciled)
+    return State(graph, history, reconciled, edited_migrations(graph, list(reconciled.rows)))
+
+
+def refuse_unresolved_failures(session: Session, state: State) -> None:
+    """A migration that failed outside a transaction left unknown state: a person must look first."""
+    if not state.history.failed:
+        return
+    try:
+        failure = ledger.read_failures(session.connection)[0]
+    finally:
+        session.connection.rollback()
+    raise HistoryError(
+        f"{failure.name} failed outside a transaction ({failure.error}); "
+        "what it did before the error was not rolled back",
+        hint=f"inspect the objects it creates or changes, undo or finish its work by hand, then run "
+        f"`python manage.py migrate:resolve {failure.revision}`",
+    )
+
+
+def refuse_several_heads(graph: RevisionGraph) -> None:
+    heads = graph.heads()
+    if len(heads) > 1:
+        raise HistoryError(
+            f"the migration history has {len(heads)} heads: {', '.join(graph.names(heads))}",
+            hint="write the merge migration with `python manage.py make:migration --merge`",
+        )
+
+
+def recorded_environment(session: Session) -> str | None:
+    try:
+        return ledger.read_environment(session.connection)
+    finally:
+        session.connection.rollback()
+
+
+def guarded(session: Session) -> bool:
+    """Whether the production guard applies to this run and database at all."""
+    return guard.applies(session.settings, recorded_environment(session))
+
+
+def consent(session: Session, action: str, confirm: Confirm) -> None:
+    guard.require_consent(session.settings, recorded_environment(session), action, confirm)
+
+
+def record_environment(session: Session) -> None:
+    """Remember where the database was migrated; once production, always production."""
+    connection = session.connection
+    with connection.begin():
+        if ledger.read_environment(connection) != guard.PRODUCTION:
+            ledger.record_environment(connection, session.settings.environment)

@@ -1,0 +1,1 @@
+"""Orchestration per verb: each reads state once through the core, plans, executes, returns data."""

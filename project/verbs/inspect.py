@@ -1,0 +1,123 @@
+"""Read-only verbs: migrate:check, migrate:history, migrate:sql, checksum mismatches."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from project import checks
+from project.core import planner, preflight, pretend, session
+
+if TYPE_CHECKING:
+    from project.integrity import EditedMigration
+    from project.settings import Settings
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """migrate:check: every problem found; `drift_checked` is false when the database was not at
+    head, since models can only be compared with a fully migrated database."""
+
+    database: str
+    problems: tuple[checks.Problem, ...]
+    drift_checked: bool
+    drift_skipped: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check(settings: Settings) -> CheckResult:
+    """The CI gate: one head, nothing pending, no applied file missing, models match migrations."""
+    from project import history
+    from project.discovery import discover_models
+    from project.verbs.make import autogenerate
+
+    graph = preflight.load_graph(settings)
+    with session.reading(settings) as current:
+        state = preflight.read_state(current, graph, strict=False)
+        rows_by_state = history.rows_for(graph, state)
+        problems = [
+            *checks.multiple_heads(graph.names(graph.heads())),
+            *checks.pending(row.name for row in rows_by_state if row.state == "Pending"),
+            *checks.missing_files(row.name for row in rows_by_state if row.state == "Missing"),
+            *checks.edited_files(row.name for row in rows_by_state if row.edited),
+        ]
+        if problems:
+            kinds = ", ".join(dict.fromkeys(problem.kind.replace("_", " ") for problem in problems))
+            return CheckResult(
+                current.shown_url, tuple(problems), False, f"the history has problems ({kinds})"
+            )
+        from project.alembic_env.autogen import AutogenOutcome, AutogenRequest
+
+        models = discover_models(settings.root, settings.model_packages)
+        outcome = AutogenOutcome()
+        autogenerate(current, models, "check", AutogenRequest(drop_empty=True, dry_run=True), outcome)
+        return CheckResult(current.shown_url, tuple(checks.drift(outcome.changes)), True)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One revision as Alembic users know it: id, parents, message, and where it sits."""
+
+    revision: str
+    parents: tuple[str, ...]
+    name: str
+    message: str
+    is_head: bool
+    is_merge: bool
+
+
+def history(settings: Settings) -> tuple[HistoryEntry, ...]:
+    """The revision graph, newest first; reads files only, never the database."""
+    graph = preflight.load_graph(settings)
+    heads = set(graph.heads())
+    return tuple(
+        HistoryEntry(
+            header.revision,
+            header.down_revisions,
+            header.name,
+            _message(header.path),
+            header.revision in heads,
+            len(header.down_revisions) > 1,
+        )
+        for header in reversed(graph.ordered())
+    )
+
+
+def _message(path: Path) -> str:
+    """The file's docstring, as Alembic shows it (its first line is the migration's message)."""
+    try:
+        return (ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "").strip()
+    except (SyntaxError, ValueError):
+        return ""
+
+
+@dataclass(frozen=True)
+class SqlResult:
+    name: str
+    upgrade: bool
+    statements: tuple[str, ...]
+
+
+def sql(settings: Settings, target: str, *, upgrade: bool = True) -> SqlResult:
+    """The SQL of one migration in Alembic's offline mode: no connection is opened."""
+    from project import database
+
+    graph = preflight.load_graph(settings)
+    revision = graph.resolve(target)
+    header = graph.revisions[revision]
+    heads = (revision,) if upgrade else graph.version_heads(graph.ancestors(graph.parents(revision)))
+    step = planner.Step(revision, header.name, header.path, upgrade, heads)
+    dialect = database.parse_url(settings.database_url, settings.root).get_backend_name()
+    return SqlResult(header.name, upgrade, pretend.render(dialect, step, settings.root))
+
+
+def checksum_mismatches(settings: Settings) -> tuple[EditedMigration, ...]:
+    """Applied migrations whose file changed since it ran (for migrate:check); reads only."""
+    graph = preflight.load_graph(settings)
+    with session.reading(settings) as current:
+        return preflight.read_state(current, graph).edited

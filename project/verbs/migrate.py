@@ -1,0 +1,169 @@
+"""migrate, migrate:fresh and migrate:refresh: read state once, plan, consent, execute."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from project import guard
+from project.core import executor, planner, preflight, pretend, session, store
+from project.core.events import DumpLoaded, ProgressCallback, RunResult, RunStarted, StepDone, ignore
+
+if TYPE_CHECKING:
+    from project.core.graph import RevisionGraph
+    from project.core.session import Session
+    from project.guard import Confirm
+    from project.settings import Settings
+    from project.wipe import Dropped
+
+
+@dataclass(frozen=True)
+class MigrateOptions:
+    target: str | None = None
+    fake: bool = False
+    batch_per_step: bool = False
+    pretend: bool = False
+    use_dump: bool = True
+
+
+@dataclass(frozen=True)
+class FreshResult:
+    """migrate:fresh: what was dropped, then the migrate run."""
+
+    dropped: Dropped
+    run: RunResult
+
+
+def migrate(
+    settings: Settings,
+    options: MigrateOptions = MigrateOptions(),
+    confirm: Confirm | None = None,
+    on_progress: ProgressCallback = ignore,
+) -> RunResult:
+    """Apply pending migrations (up to a target) as one batch.
+
+    An empty database first gets the newest schema dump, if there is one (unless `use_dump` is off).
+    """
+    graph = preflight.load_graph(settings)
+    with session.writing(settings, on_progress) as current:
+        return run_migrate(current, graph, options, confirm, on_progress)
+
+
+def run_migrate(
+    current: Session,
+    graph: RevisionGraph,
+    options: MigrateOptions,
+    confirm: Confirm | None,
+    on_progress: ProgressCallback,
+) -> RunResult:
+    state = preflight.read_state(current, graph, on_progress, repair=not options.pretend)
+    preflight.refuse_unresolved_failures(current, state)
+    if options.target is None:
+        preflight.refuse_several_heads(graph)
+    target = graph.resolve(options.target) if options.target is not None else None
+    fresh_database = options.use_dump and not options.pretend and not options.fake and not state.version_heads
+    if fresh_database and _load_dump(current, graph, on_progress):
+        state = preflight.read_state(current, graph, on_progress, repair=True)
+    plan = planner.upgrade_plan(graph, state.version_heads, target)
+    if not plan.steps:
+        return RunResult(current.shown_url, None, (), edited=state.edited)
+    batch = store.next_batch(state.reconciled.rows)
+    if confirm is not None and not options.pretend and not options.fake and preflight.guarded(current):
+        _consent_to_drops(current, plan, confirm)
+    on_progress(
+        RunStarted(
+            current.shown_url, batch, len(plan.steps), True, pretend=options.pretend, fake=options.fake
+        )
+    )
+    if options.pretend:
+        steps: list[StepDone] = []
+
+        def shown(done: StepDone) -> None:
+            steps.append(done)
+            on_progress(done)
+
+        pretend.online(current.connection, plan, current.settings.root, shown)
+        return RunResult(current.shown_url, batch, tuple(steps), pretend=True, edited=state.edited)
+    outcome = _execute(
+        current, graph, plan, executor.RunOptions(batch, options.batch_per_step, options.fake), on_progress
+    )
+    if outcome.done:
+        preflight.record_environment(current)
+    return RunResult(
+        current.shown_url, batch, outcome.done, outcome.failed, edited=state.edited, fake=options.fake
+    )
+
+
+def _execute(
+    current: Session,
+    graph: RevisionGraph,
+    plan: planner.Plan,
+    options: executor.RunOptions,
+    on_progress: ProgressCallback,
+) -> executor.Outcome:
+    runner = executor.Executor(
+        current.connection,
+        current.settings.root,
+        current.scrub,
+        on_progress,
+        current.verify_lock,
+        graph.names,
+    )
+    return runner.run(plan, options)
+
+
+def _consent_to_drops(current: Session, plan: planner.Plan, confirm: Confirm) -> None:
+    """Destruction is judged from what the migrations would run, rendered offline."""
+    dropping = [
+        step.name for step in plan.steps if guard.drops_data(step, current.backend, current.settings.root)
+    ]
+    if dropping:
+        preflight.consent(
+            current, f"run migrations that drop tables or columns ({', '.join(dropping)})", confirm
+        )
+
+
+def _load_dump(current: Session, graph: RevisionGraph, on_progress: ProgressCallback) -> bool:
+    """Load the dump for this dialect into a database that has no tables at all."""
+    from sqlalchemy import inspect
+
+    from project import schema_dump, squash
+
+    path = schema_dump.dump_path(current.settings.migrations_dir, schema_dump.dialect_of(current.url))
+    if not path.is_file():
+        return False
+    has_tables = bool(inspect(current.connection).get_table_names())
+    current.connection.rollback()
+    if has_tables:
+        return False
+    squash.refuse_stale_dump(path, graph)
+    with current.connection.begin():
+        statements = schema_dump.load_dump(current.connection, path)
+    on_progress(DumpLoaded(path, statements))
+    preflight.record_environment(current)
+    return True
+
+
+def fresh(
+    settings: Settings, confirm: Confirm | None = None, on_progress: ProgressCallback = ignore
+) -> FreshResult:
+    """Drop every object in the configured database or schema, then migrate from scratch."""
+    from project.wipe import drop_everything
+
+    guard.refuse_if_prohibited(settings, "migrate:fresh")
+    # Every migration is read before anything is dropped: a broken history stops fresh early.
+    graph = preflight.load_graph(settings)
+    preflight.refuse_several_heads(graph)
+    with session.writing(settings, on_progress) as current:
+        if confirm is not None:
+            preflight.consent(current, "drop every table", confirm)
+        recorded = preflight.recorded_environment(current)
+        with current.connection.begin():
+            dropped = drop_everything(current.connection)
+            if recorded == guard.PRODUCTION:
+                from project import ledger
+
+                ledger.record_environment(current.connection, recorded)
+        on_progress(dropped)
+        run = run_migrate(current, graph, MigrateOptions(), None, on_progress)
+        return FreshResult(dropped, run)

@@ -1,0 +1,75 @@
+"""migrate:rollback, migrate:reset and migrate:refresh: undo applied migrations chosen by the planner."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from project import guard
+from project.core import executor, planner, preflight, session
+from project.core.events import ProgressCallback, RunResult, RunStarted, ignore
+from project.verbs.migrate import MigrateOptions, _execute, run_migrate
+
+if TYPE_CHECKING:
+    from project.core.graph import RevisionGraph
+    from project.core.session import Session
+    from project.guard import Confirm
+    from project.settings import Settings
+
+
+def rollback(
+    settings: Settings,
+    selection: planner.Selection,
+    *,
+    fake: bool = False,
+    confirm: Confirm | None = None,
+    on_progress: ProgressCallback = ignore,
+    action: str = "migrate:rollback",
+) -> RunResult:
+    """Undo the last batch, the last `step` migrations, batch `batch` if it is the newest,
+    everything applied after `to`, or everything."""
+    guard.refuse_if_prohibited(settings, action)
+    graph = preflight.load_graph(settings)
+    with session.writing(settings, on_progress) as current:
+        return run_rollback(current, graph, selection, fake, confirm, on_progress)
+
+
+def run_rollback(
+    current: Session,
+    graph: RevisionGraph,
+    selection: planner.Selection,
+    fake: bool,
+    confirm: Confirm | None,
+    on_progress: ProgressCallback,
+) -> RunResult:
+    from project.squash import refuse_rolling_back
+
+    state = preflight.read_state(current, graph, on_progress, repair=True)
+    preflight.refuse_unresolved_failures(current, state)
+    plan = planner.rollback_plan(graph, state.applied(), selection)
+    refuse_rolling_back(graph, [step.revision for step in reversed(plan.steps)])
+    if not plan.steps:
+        return RunResult(current.shown_url, None, ())
+    if confirm is not None and not fake:
+        count = len(plan.steps)
+        preflight.consent(current, f"roll back {count} migration{'s' if count > 1 else ''}", confirm)
+    on_progress(RunStarted(current.shown_url, plan.batch, len(plan.steps), False, fake=fake))
+    outcome = _execute(current, graph, plan, executor.RunOptions(None, fake=fake), on_progress)
+    return RunResult(current.shown_url, plan.batch, outcome.done, outcome.failed, fake=fake)
+
+
+def refresh(
+    settings: Settings,
+    *,
+    step: int | None = None,
+    confirm: Confirm | None = None,
+    on_progress: ProgressCallback = ignore,
+) -> tuple[RunResult, RunResult | None]:
+    """Roll back everything (or the last `step` migrations), then migrate; no migrate after a failure."""
+    guard.refuse_if_prohibited(settings, "migrate:refresh")
+    graph = preflight.load_graph(settings)
+    with session.writing(settings, on_progress) as current:
+        selection = planner.Selection(step=step, everything=step is None)
+        undone = run_rollback(current, graph, selection, False, confirm, on_progress)
+        if undone.failed is not None:
+            return undone, None
+        return undone, run_migrate(current, graph, MigrateOptions(), None, on_progress)

@@ -704,11 +704,12 @@ def refresh(
 def fresh(
     settings: Settings,
     *,
+    cascade: bool = False,
     confirm: Confirm | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> FreshResult:
-    """Drop every object in the configured database or schema, then migrate from scratch."""
-    from project.wipe import drop_everything
+    """Drop every object in the schemas the project owns, then migrate from scratch."""
+    from project import wipe
 
     guard.refuse_if_prohibited(settings, "migrate:fresh")
     with _writing_session(settings, on_progress) as session:
@@ -717,10 +718,13 @@ def fresh(
         # Every migration is read before anything is dropped: a broken file stops fresh early.
         _refuse_multiple_heads(bridge.load_script(bridge.make_config(settings)))
         with session.connection.begin():
-            dropped = drop_everything(session.connection)
+            dropped = wipe.drop_owned(session.connection, settings, cascade=cascade)
         if on_progress is not None:
             on_progress(dropped)
-        run = _migrate(session, None, False, False, False, True, None, on_progress)
+        try:
+            run = _migrate(session, None, False, False, False, True, None, on_progress)
+        finally:
+            wipe.restore_mark(session.connection, dropped)
         return FreshResult(dropped, run)
 
 

@@ -269,6 +269,10 @@ class Output:
         parts = [_plural(dropped.tables, "table")]
         parts += [_plural(count, noun) for count, noun in _extra_objects(dropped) if count]
         self.say(Text(f"  Dropped {', '.join(parts)}."))
+        if dropped.outside:  # on stderr: shown even with --quiet
+            self.warning(
+                f"--cascade also dropped outside {', '.join(dropped.schemas)}: {', '.join(dropped.outside)}"
+            )
         self.say("")
 
     def confirm(self, question: str) -> bool:
@@ -504,7 +508,12 @@ def _shown(path: Path, root: Path) -> Path:
 
 
 def _extra_objects(dropped: Any) -> list[tuple[int, str]]:
-    return [(dropped.views, "view"), (dropped.sequences, "sequence"), (dropped.types, "enum type")]
+    return [
+        (dropped.views, "view"),
+        (dropped.sequences, "sequence"),
+        (dropped.types, "enum type"),
+        (dropped.virtual_tables, "virtual table"),
+    ]
 
 
 def _indented(text: str, prefix: str) -> str:

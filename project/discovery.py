@@ -29,6 +29,10 @@ class DiscoveredModels:
         return tuple(sorted(self.table_origins))
 
 
+class NoModelsFound(ConfigError):
+    """The model packages are missing or define no table (fresh can do without; generating cannot)."""
+
+
 DUPLICATE_TABLE = re.compile(r"Table '([^']+)' is already defined for this MetaData")
 
 
@@ -128,7 +132,7 @@ def discover_models(root: Path, packages: tuple[str, ...]) -> DiscoveredModels:
     for package_name in packages:
         _forget_package(package_name)
         if not (root / package_name.replace(".", "/")).exists():
-            raise ConfigError(
+            raise NoModelsFound(
                 f"model package {package_name!r} not found in {root}",
                 hint="create it (with an __init__.py) or set [tool.manage] models",
             )
@@ -143,7 +147,7 @@ def discover_models(root: Path, packages: tuple[str, ...]) -> DiscoveredModels:
             collect(module)
 
     if not any(meta.tables for meta in metadata):
-        raise ConfigError(
+        raise NoModelsFound(
             f"no models found in {', '.join(packages)}/",
             hint="define a declarative Base (or a Table) in a module under the model package",
         )

@@ -145,10 +145,13 @@ def _load_dump(current: Session, graph: RevisionGraph, on_progress: ProgressCall
 
 
 def fresh(
-    settings: Settings, confirm: Confirm | None = None, on_progress: ProgressCallback = ignore
+    settings: Settings,
+    cascade: bool = False,
+    confirm: Confirm | None = None,
+    on_progress: ProgressCallback = ignore,
 ) -> FreshResult:
-    """Drop every object in the configured database or schema, then migrate from scratch."""
-    from project.wipe import drop_everything
+    """Drop every object in the schemas the project owns, then migrate from scratch."""
+    from project import wipe
 
     guard.refuse_if_prohibited(settings, "migrate:fresh")
     # Every migration is read before anything is dropped: a broken history stops fresh early.
@@ -157,13 +160,11 @@ def fresh(
     with session.writing(settings, on_progress) as current:
         if confirm is not None:
             preflight.consent(current, "drop every table", confirm)
-        recorded = preflight.recorded_environment(current)
         with current.connection.begin():
-            dropped = drop_everything(current.connection)
-            if recorded == guard.PRODUCTION:
-                from project import ledger
-
-                ledger.record_environment(current.connection, recorded)
+            dropped = wipe.drop_owned(current.connection, settings, cascade=cascade)
         on_progress(dropped)
-        run = run_migrate(current, graph, MigrateOptions(), None, on_progress)
+        try:
+            run = run_migrate(current, graph, MigrateOptions(), None, on_progress)
+        finally:
+            wipe.restore_mark(current.connection, dropped)
         return FreshResult(dropped, run)

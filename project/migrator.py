@@ -305,7 +305,7 @@ def _record_environment(session: _Session) -> None:
     connection = session.connection
     with connection.begin():
         recorded = ledger.read_environment(connection)
-        if recorded != guard.PRODUCTION:
+        if not guard.is_production(recorded):
             ledger.record_environment(connection, session.settings.environment)
 
 

@@ -31,7 +31,8 @@ from project.commands import (
     state,
 )
 from project.console import Output
-from project.errors import ManageError
+from project.errors import ManageError, UsageError
+from project.settings import check_lock_timeout
 
 GLOBAL_FLAGS = frozenset({"--traceback", "-q", "--quiet", "-v", "--verbose"})
 GLOBAL_VALUE_OPTIONS = frozenset({"--database-url", "--lock-timeout"})
@@ -154,13 +155,14 @@ def global_options(
         float | None,
         typer.Option(
             "--lock-timeout",
-            min=0,
-            help="Seconds to wait for another migrate/rollback to finish (default 60).",
+            help="Seconds to wait for another migrate/rollback to finish (default 60, at most 86400).",
             show_default=False,
         ),
     ] = None,
 ) -> None:
     app_state = state(ctx)
+    if lock_timeout is not None:
+        check_lock_timeout(lock_timeout, "--lock-timeout", UsageError)
     app_state.database_url = database_url
     app_state.quiet = quiet
     app_state.verbose = verbose

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from project.errors import Refused
-from project.settings import PRODUCTION
+from project.settings import is_production
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -60,7 +60,7 @@ def _production_reason(settings: Settings, recorded: str | None) -> str | None:
     or the last run that migrated it recorded production, so a laptop pointed at it is guarded too."""
     if settings.production:
         return "in the production environment"
-    if recorded == PRODUCTION:
+    if is_production(recorded):
         return "on a database last migrated in production"
     return None
 

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from project.errors import ConfigError
+from project.errors import ConfigError, ManageError, UsageError
 
 DEFAULT_DATABASE_URL = "sqlite:///database.sqlite3"
+DEFAULT_MIGRATIONS = "migrations"
 DEFAULT_LOCK_TIMEOUT = 60.0
+MAX_LOCK_TIMEOUT = 86400.0
+LOCK_TIMEOUT_RANGE = f"a number of seconds from 0 to {MAX_LOCK_TIMEOUT:g} (one day)"
 PROJECT_MARKERS = ("manage.py", "pyproject.toml")
 PRODUCTION = "production"
+
+# Every key [tool.manage] accepts, in one place: anything else is a typo that would otherwise
+# be ignored in silence (`database-url` quietly meaning SQLite).
+TOOL_KEYS = (
+    "database_url",
+    "models",
+    "migrations",
+    "exclude_tables",
+    "environment",
+    "prohibit_destructive",
+    "lock_timeout",
+)
+# Sub-tables ([tool.manage.<name>]) are registered here by the feature that reads them.
+TOOL_TABLES: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -29,7 +49,12 @@ class Settings:
 
     @property
     def production(self) -> bool:
-        return self.environment == PRODUCTION
+        return is_production(self.environment)
+
+
+def is_production(environment: str | None) -> bool:
+    """`Production`, `PRODUCTION` and ` production ` all mean production: a guard must not hinge on case."""
+    return environment is not None and environment.strip().casefold() == PRODUCTION
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -41,36 +66,112 @@ def find_project_root(start: Path | None = None) -> Path:
     return here
 
 
-def read_dotenv(path: Path) -> dict[str, str]:
-    """Parse KEY=VALUE lines without touching os.environ (comments, `export` and quotes allowed)."""
+# The .env grammar of python-dotenv (what Laravel, Django and docker compose users write),
+# without the dependency: KEY=value, `export KEY=value`, '...' and "..." values (which may span
+# lines and keep a `#`), an unquoted value's ` # comment` dropped.
+_DOTENV_SPACE = re.compile(r"\s*")
+_DOTENV_BINDING = re.compile(r"(?:export[^\S\r\n]+)?(?:'([^']+)'|([^=#\s]+))[^\S\r\n]*(=[^\S\r\n]*)?")
+_DOTENV_SINGLE = re.compile(r"'((?:\\'|[^'])*)'")
+_DOTENV_DOUBLE = re.compile(r'"((?:\\"|[^"])*)"')
+_DOTENV_UNQUOTED = re.compile(r"[^\r\n]*")
+_DOTENV_LINE_END = re.compile(r"[^\S\r\n]*(?:#[^\r\n]*)?(?:\r\n|\n|\r|$)")
+_DOTENV_REST_OF_LINE = re.compile(r"[^\r\n]*(?:\r\n|\n|\r)?")
+_DOUBLE_QUOTE_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\f", "n": "\n"}
+_DOUBLE_QUOTE_ESCAPES |= {"r": "\r", "t": "\t", "v": "\v"}
+
+
+def _dotenv_value(text: str, position: int, spaced: bool) -> tuple[str, int] | None:
+    """The value starting at `position` and where it ends; None when a quote is never closed."""
+    quote = text[position : position + 1]
+    if quote in ("'", '"'):
+        match = (_DOTENV_SINGLE if quote == "'" else _DOTENV_DOUBLE).match(text, position)
+        if match is None:
+            return None
+        if quote == "'":
+            value = re.sub(r"\\([\\'])", r"\1", match.group(1))
+        else:
+            value = re.sub(r"\\([\\'\"abfnrtv])", lambda m: _DOUBLE_QUOTE_ESCAPES[m.group(1)], match.group(1))
+        return value, match.end()
+    match = _DOTENV_UNQUOTED.match(text, position)
+    assert match is not None  # matches the empty string at worst
+    raw = match.group(0)
+    if spaced and raw.startswith("#"):  # `KEY=  # comment` is an empty value
+        return "", match.end()
+    return re.sub(r"\s+#.*", "", raw).rstrip(), match.end()
+
+
+def parse_dotenv(text: str) -> dict[str, str]:
+    """KEY=VALUE bindings as python-dotenv reads them; a line it would reject is skipped."""
     values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    for raw_line in path.read_text(encoding="utf-8").splitlines():
-        line = raw_line.strip()
-        if not line or line.startswith("#") or "=" not in line:
+    text = text.removeprefix("\ufeff")
+    position = 0
+    while position < len(text):
+        position = _DOTENV_SPACE.match(text, position).end()  # type: ignore[union-attr]
+        if position >= len(text):
+            break
+        binding = None if text[position] == "#" else _DOTENV_BINDING.match(text, position)
+        parsed = None
+        if binding is not None and binding.group(3) is not None:
+            parsed = _dotenv_value(text, binding.end(), spaced=len(binding.group(3)) > 1)
+        end = _DOTENV_LINE_END.match(text, parsed[1]) if parsed else None
+        if binding is None or parsed is None or end is None:
+            # A comment, a key without `=` or a malformed line: python-dotenv sets nothing for it
+            # and goes on after the line it stopped in.
+            restart = parsed[1] if parsed else position
+            position = _DOTENV_REST_OF_LINE.match(text, restart).end()  # type: ignore[union-attr]
             continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
+        values[binding.group(1) or binding.group(2)] = parsed[0]
+        position = end.end()
     return values
 
 
-def read_tool_table(root: Path) -> dict[str, object]:
+_DOTENV_VARIABLE = re.compile(r"\$\{(?P<name>[^}:]*)(?::-(?P<default>[^}]*))?\}")
+
+
+def read_dotenv(path: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """The .env file's bindings, without touching os.environ; `${NAME}` and `${NAME:-default}`
+    expand as python-dotenv expands them (earlier lines of the file first, then the environment)."""
+    if not path.is_file():
+        return {}
+    values: dict[str, str] = {}
+    for key, raw in parse_dotenv(path.read_text(encoding="utf-8")).items():
+        known = {**environ, **values}
+        values[key] = _DOTENV_VARIABLE.sub(
+            lambda match, known=known: known.get(match["name"], match["default"] or ""), raw
+        )
+    return values
+
+
+def read_pyproject(root: Path) -> dict[str, object]:
     pyproject = root / "pyproject.toml"
     if not pyproject.is_file():
         return {}
     try:
         with pyproject.open("rb") as handle:
-            data = tomllib.load(handle)
+            return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"cannot read {pyproject.name}: {exc}") from exc
-    table = data.get("tool", {}).get("manage", {})
+
+
+def _tool_section(data: Mapping[str, object], name: str) -> dict[str, object]:
+    tool = data.get("tool", {})
+    table = tool.get(name, {}) if isinstance(tool, dict) else {}
     if not isinstance(table, dict):
-        raise ConfigError("[tool.manage] in pyproject.toml must be a table")
+        raise ConfigError(f"[tool.{name}] in pyproject.toml must be a table")
     return table
+
+
+def check_known_keys(tool: Mapping[str, object]) -> None:
+    """A key manage.py does not know is refused, naming the key it probably meant."""
+    known = (*TOOL_KEYS, *TOOL_TABLES)
+    for key in tool:
+        if key in known:
+            continue
+        import difflib  # only on this error path: commands stay quick to start
+
+        close = difflib.get_close_matches(key.replace("-", "_").lower(), known, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(known)}"
+        raise ConfigError(f"unknown key {key!r} in [tool.manage] of pyproject.toml", hint=hint)
 
 
 def _string_tuple(value: object, key: str) -> tuple[str, ...]:
@@ -81,17 +182,84 @@ def _string_tuple(value: object, key: str) -> tuple[str, ...]:
     raise ConfigError(f"[tool.manage] {key} must be a string or a list of strings")
 
 
+def check_lock_timeout(value: object, source: str, error: type[ManageError] = ConfigError) -> float:
+    """A lock wait in [0, one day]: inf, nan or 1e12 would hang or crash the lock instead of waiting."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 <= value <= MAX_LOCK_TIMEOUT
+    ):
+        shown = (
+            f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else repr(value)
+        )
+        raise error(
+            f"{source} must be {LOCK_TIMEOUT_RANGE}, not {shown}",
+            hint="give the longest wait you can accept before giving up; 0 means do not wait",
+        )
+    return float(value)
+
+
+def _location_text(location: str, root: Path) -> str:
+    """Alembic's interpolation of a [tool.alembic] path (`%(here)s`, `%%`)."""
+    try:
+        return location % {"here": str(root)}
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ConfigError(f"[tool.alembic] version_locations: cannot expand {location!r} ({exc})") from exc
+
+
+def migrations_directory(
+    root: Path, configured: object, version_locations: list[str] | None, alembic_source: str
+) -> Path:
+    """THE migrations directory, the same for manage.py and plain `alembic`: `[tool.manage]
+    migrations` or Alembic's version_locations, whichever is given (the default when neither is);
+    when both are given they must name the same directory."""
+    if configured is not None and not isinstance(configured, str):
+        raise ConfigError("[tool.manage] migrations must be a string")
+    ours = (root / configured).resolve() if configured is not None else None
+    if not version_locations:
+        return ours or (root / DEFAULT_MIGRATIONS).resolve()
+    theirs = [(root / location).resolve() for location in version_locations]
+    if len(set(theirs)) > 1:
+        raise ConfigError(
+            f"{alembic_source} version_locations names {len(theirs)} directories: "
+            + ", ".join(version_locations),
+            hint="manage.py keeps every migration in one directory; list only that one",
+        )
+    if ours is not None and ours != theirs[0]:
+        raise ConfigError(
+            f"[tool.manage] migrations = {configured!r} and {alembic_source} version_locations = "
+            f"{version_locations[0]!r} name different directories ({ours} and {theirs[0]}), so manage.py "
+            "and plain alembic would see different migrations",
+            hint="make both name the same directory, or remove one of them: it then follows the other",
+        )
+    return theirs[0]
+
+
+def _alembic_version_locations(data: Mapping[str, object], root: Path) -> list[str] | None:
+    value = _tool_section(data, "alembic").get("version_locations")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError("[tool.alembic] version_locations must be a list of directories")
+    return [_location_text(location, root) for location in value]
+
+
 def resolve_settings(
     database_url: str | None = None,
     root: Path | None = None,
-    environ: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
     lock_timeout: float | None = None,
 ) -> Settings:
     """Merge every source of settings, highest precedence first."""
     project_root = (root or find_project_root()).resolve()
     env = os.environ if environ is None else environ
-    dotenv = read_dotenv(project_root / ".env")
-    tool = read_tool_table(project_root)
+    dotenv = read_dotenv(project_root / ".env", env)
+    pyproject = read_pyproject(project_root)
+    tool = _tool_section(pyproject, "manage")
+    check_known_keys(tool)
 
     candidates = [
         (database_url, "--database-url"),
@@ -105,24 +273,31 @@ def resolve_settings(
         raise ConfigError("[tool.manage] database_url must be a string")
 
     environment = env.get("APP_ENV") or dotenv.get("APP_ENV") or tool.get("environment", "local")
-    migrations = tool.get("migrations", "migrations")
-    if not isinstance(migrations, str):
-        raise ConfigError("[tool.manage] migrations must be a string")
+    if not isinstance(environment, str):
+        raise ConfigError("[tool.manage] environment must be a string")
     prohibit = tool.get("prohibit_destructive", False)
     if not isinstance(prohibit, bool):
         raise ConfigError("[tool.manage] prohibit_destructive must be true or false")
     if lock_timeout is None:
-        lock_timeout = tool.get("lock_timeout", DEFAULT_LOCK_TIMEOUT)
-    if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, int | float) or lock_timeout < 0:
-        raise ConfigError("[tool.manage] lock_timeout must be a number of seconds (0 or more)")
+        timeout = check_lock_timeout(
+            tool.get("lock_timeout", DEFAULT_LOCK_TIMEOUT), "[tool.manage] lock_timeout"
+        )
+    else:
+        timeout = check_lock_timeout(lock_timeout, "--lock-timeout", UsageError)
+    migrations = migrations_directory(
+        project_root,
+        tool.get("migrations"),
+        _alembic_version_locations(pyproject, project_root),
+        "[tool.alembic]",
+    )
     return Settings(
         root=project_root,
         database_url=url.strip(),
         database_url_source=source,
         model_packages=_string_tuple(tool.get("models", "models"), "models"),
-        migrations_dir=(project_root / migrations).resolve(),
-        environment=str(environment),
+        migrations_dir=migrations,
+        environment=environment.strip(),
         exclude_tables=_string_tuple(tool.get("exclude_tables", []), "exclude_tables"),
         prohibit_destructive=prohibit,
-        lock_timeout=float(lock_timeout),
+        lock_timeout=timeout,
     )

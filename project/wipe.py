@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from project import ledger, ownership
 from project.errors import OperationFailed, Refused
-from project.settings import PRODUCTION
+from project.settings import PRODUCTION, is_production
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -64,9 +64,9 @@ def drop_owned(connection: Connection, settings: Settings, *, cascade: bool = Fa
     else:
         _drop_mysql(connection, owned, dependents)
     deferred = None
-    if mark == PRODUCTION:
+    if is_production(mark):
         if _dump_needs_empty_database(connection, settings):
-            deferred = mark
+            deferred = PRODUCTION
         else:
             ledger.record_environment(connection, PRODUCTION)
     return Dropped(

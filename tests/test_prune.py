@@ -308,7 +308,7 @@ def test_plain_alembic_builds_an_empty_database_through_the_squash_migration(
         text=True,
     )
     assert downgrade.returncode != 0
-    assert "cannot be rolled back" in downgrade.stderr
+    assert "cannot be rolled back" in downgrade.stdout + downgrade.stderr
 
 
 def test_prune_asks_on_a_terminal_and_defaults_to_no(sqlite_project: Project) -> None:

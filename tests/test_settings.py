@@ -145,3 +145,160 @@ def test_mysql_and_mariadb_schemes_use_pymysql(tmp_path: Path, monkeypatch: pyte
             in migrated.stdout
         )
         assert "alpha" in project.tables()
+
+
+def _status_json(project: Project, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """migrate:status --json with the URL from the project's own settings (no --database-url)."""
+    from project.cli import app
+
+    result = project.runner.invoke(app, ["migrate:status", "--json"], env={"NO_COLOR": "1", **(env or {})})
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("dotenv", "database"),
+    [
+        ("DATABASE_URL=sqlite:///plain.sqlite3   # the local one\n", "plain.sqlite3"),
+        ('DATABASE_URL="sqlite:///hash#1.sqlite3"   # a comment after quotes\n', "hash#1.sqlite3"),
+        ("export DATABASE_URL='sqlite:///single #2.sqlite3'\n", "single #2.sqlite3"),
+        ('DATABASE_URL="sqlite:///es\\"caped\\\\.sqlite3"\n', 'es"caped\\.sqlite3'),
+        ("DATABASE_URL = sqlite:///spaced.sqlite3\n", "spaced.sqlite3"),
+        ("# DATABASE_URL=sqlite:///commented.sqlite3\nDATABASE_URL=sqlite:///real.sqlite3\n", "real.sqlite3"),
+        ('DATABASE_URL="sqlite:///multi\nline.sqlite3"\n', "multi\nline.sqlite3"),
+        ("NAME=interpolated\nDATABASE_URL=sqlite:///${NAME}.sqlite3\n", "interpolated.sqlite3"),
+        ("DATABASE_URL=sqlite:///${NOT_SET:-fallback}.sqlite3\n", "fallback.sqlite3"),
+    ],
+)
+def test_dotenv_is_read_as_python_dotenv_reads_it(
+    sqlite_project: Project, dotenv: str, database: str
+) -> None:
+    import json
+
+    (sqlite_project.root / ".env").write_text(dotenv, encoding="utf-8")
+
+    code, stdout, stderr = _status_json(sqlite_project)
+
+    assert code == 0, stderr
+    assert json.loads(stdout)["database"] == f"sqlite:///{database}"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        (".env", "APP_ENV=production   # never change this\n"),
+        (".env", "APP_ENV=Production\n"),
+        (".env", "export APP_ENV='PRODUCTION'\n"),
+        ("environ", "Production"),
+        ("pyproject.toml", '[tool.manage]\nenvironment = "Production"\n'),
+    ],
+)
+def test_production_is_recognised_whatever_its_case_or_comment(
+    sqlite_project: Project, monkeypatch: pytest.MonkeyPatch, source: tuple[str, str]
+) -> None:
+    first = create_table_revision(sqlite_project.migrations, 1, "alpha", None)
+    assert sqlite_project.run("migrate").exit_code == 0
+    where, text = source
+    if where == "environ":
+        monkeypatch.setenv("APP_ENV", text)
+    else:
+        (sqlite_project.root / where).write_text(text, encoding="utf-8")
+
+    refused = sqlite_project.run("migrate:rollback")
+
+    assert refused.exit_code == 7, refused.output
+    assert "in the production environment" in refused.stderr
+    assert sqlite_project.version() == {first}
+    assert "alpha" in sqlite_project.tables()
+
+
+def test_a_database_recorded_as_production_in_another_case_stays_guarded(
+    sqlite_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = create_table_revision(sqlite_project.migrations, 1, "alpha", None)
+    monkeypatch.setenv("APP_ENV", "Production")
+    assert sqlite_project.run("migrate").exit_code == 0
+    monkeypatch.setenv("APP_ENV", "local")
+    second = create_table_revision(sqlite_project.migrations, 2, "beta", first)
+    assert sqlite_project.run("migrate").exit_code == 0  # must not overwrite the production mark
+
+    refused = sqlite_project.run("migrate:rollback")
+
+    assert refused.exit_code == 7, refused.output
+    assert "on a database last migrated in production" in refused.stderr
+    assert sqlite_project.version() == {second}
+
+
+@pytest.mark.parametrize(
+    ("table", "message", "hint"),
+    [
+        (
+            'database-url = "postgresql://app@127.0.0.1/app"',
+            "unknown key 'database-url' in [tool.manage]",
+            "did you mean database_url?",
+        ),
+        ('exclude_table = ["legacy"]', "unknown key 'exclude_table'", "did you mean exclude_tables?"),
+        ("lock-timeout = 5", "unknown key 'lock-timeout'", "did you mean lock_timeout?"),
+        ("colour = true", "unknown key 'colour'", "known keys: database_url, models, migrations"),
+        ("[tool.manage.tenant]\nmain = 'sqlite:///x.sqlite3'", "unknown key 'tenant'", "known keys:"),
+    ],
+)
+def test_unknown_keys_in_tool_manage_are_refused(
+    sqlite_project: Project, table: str, message: str, hint: str
+) -> None:
+    (sqlite_project.root / "pyproject.toml").write_text(f"[tool.manage]\n{table}\n", encoding="utf-8")
+    create_table_revision(sqlite_project.migrations, 1, "alpha", None)
+
+    from project.cli import app
+
+    for command in ("migrate", "migrate:status"):
+        result = sqlite_project.runner.invoke(app, [command], env={"NO_COLOR": "1"})
+        assert result.exit_code == 3, result.output
+        assert message in result.stderr
+        assert f"hint: {hint}" in result.stderr
+        assert "Traceback" not in result.output
+    assert sqlite_project.tables() == set()
+    assert not (sqlite_project.root / "database.sqlite3").exists()
+
+
+def test_a_registered_sub_table_is_accepted(sqlite_project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    from project import settings
+
+    (sqlite_project.root / "pyproject.toml").write_text(
+        "[tool.manage]\nmodels = ['models']\n\n[tool.manage.databases]\nmain = 'sqlite:///x.sqlite3'\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(settings, "TOOL_TABLES", ("databases",))
+
+    code, _stdout, stderr = _status_json(sqlite_project)
+
+    assert code == 0, stderr
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "1e12", "nan", "86400.5", "-1"])
+def test_lock_timeout_option_outside_its_range_is_a_usage_error(sqlite_project: Project, value: str) -> None:
+    first = create_table_revision(sqlite_project.migrations, 1, "alpha", None)
+
+    result = sqlite_project.run("migrate", "--lock-timeout", value)
+
+    assert result.exit_code == 2, result.output
+    assert "error: --lock-timeout must be a number of seconds from 0 to 86400 (one day)" in result.stderr
+    assert "hint:" in result.stderr
+    assert "Traceback" not in result.output
+    assert sqlite_project.version() == set()
+    assert sqlite_project.run("migrate", "--lock-timeout", "86400").exit_code == 0
+    assert sqlite_project.version() == {first}
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e12", "86401", "-0.5", '"soon"', "true"])
+def test_lock_timeout_in_pyproject_outside_its_range_is_a_config_error(
+    sqlite_project: Project, value: str
+) -> None:
+    create_table_revision(sqlite_project.migrations, 1, "alpha", None)
+    (sqlite_project.root / "pyproject.toml").write_text(f"[tool.manage]\nlock_timeout = {value}\n")
+
+    result = sqlite_project.run("migrate")
+
+    assert result.exit_code == 3, result.output
+    assert "error: [tool.manage] lock_timeout must be a number of seconds from 0 to 86400" in result.stderr
+    assert "Traceback" not in result.output
+    assert sqlite_project.version() == set()

@@ -1,16 +1,20 @@
 """What env.py does: use the connection and models handed over in Config.attributes, or (under
-plain `alembic`) resolve the same settings and discover the same models itself."""
+plain `alembic` and tools built on it) resolve the same settings and discover the same models."""
 
 from __future__ import annotations
 
 import fnmatch
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from project import database, discovery, ledger
+from project import database, discovery, guard, ledger
+from project.errors import ConfigError, ManageError, Refused
 from project.recorder import Recorder
 from project.settings import Settings, find_project_root, resolve_settings
+
+FORCE_VALUES = ("1", "true", "yes")
 
 
 def _plain_alembic_settings(config: Any) -> Settings:
@@ -32,15 +36,120 @@ def name_filter(settings: Settings) -> Any:
     return include_name
 
 
+@contextmanager
+def _plain_alembic_errors() -> Iterator[None]:
+    """Alembic reports a CommandError as one `FAILED: ...` line; anything else as a traceback."""
+    from alembic.util import CommandError
+
+    try:
+        yield
+    except ManageError as exc:
+        raise CommandError(f"{exc.message}; {exc.hint}" if exc.hint else exc.message) from exc
+
+
+def _check_version_locations(context: Any, settings: Settings) -> None:
+    """Where Alembic loaded its Config before this package could reconcile it (locations.py),
+    its revision files may come from elsewhere: refuse rather than run a different history."""
+    script = context.script
+    given = script.version_locations or [Path(script.dir, "versions")]  # Alembic's default
+    locations = [Path(location).resolve() for location in given]
+    if locations != [settings.migrations_dir]:
+        shown = ", ".join(str(location) for location in locations)
+        raise ConfigError(
+            f"Alembic reads revisions from {shown}, manage.py from {settings.migrations_dir}",
+            hint="set [tool.alembic] version_locations to the [tool.manage] migrations directory",
+        )
+
+
+def _same_defaults_are_unchanged(impl: Any, dialect: Any) -> None:
+    """Alembic's own server-default comparison reports some equal defaults as changed ('' on
+    SQLite); make:migration drops those afterwards, but a caller's process_revision_directives
+    (pytest-alembic's "models match the DDL" test) sees the operations first."""
+    from project.alembic_env.autogen import _comparable
+
+    original = impl.compare_server_default
+
+    def compare_server_default(
+        inspector_column: Any, metadata_column: Any, rendered_metadata: Any, rendered_inspector: Any
+    ) -> bool:
+        changed = original(inspector_column, metadata_column, rendered_metadata, rendered_inspector)
+        return bool(changed) and _comparable(rendered_metadata, dialect) != _comparable(
+            rendered_inspector, dialect
+        )
+
+    impl.compare_server_default = compare_server_default
+
+
+def _guard_downgrades(context: Any, settings: Settings) -> None:
+    """Plain `alembic downgrade` obeys manage.py's guard: with prohibit_destructive, in production,
+    or on a database last migrated in production it is refused before any step runs, unless
+    `-x force=1`. The steps are only known to the command's step function, so it is wrapped."""
+    if context.get_x_argument(as_dictionary=True).get("force", "").lower() in FORCE_VALUES:
+        return
+    from alembic.runtime.migration import RevisionStep
+
+    migration_context = context.get_context()
+    steps_of = getattr(migration_context, "_migrations_fn", None)
+
+    def guarded(heads: Any, ctx: Any) -> list[Any]:
+        steps = list(steps_of(heads, ctx)) if steps_of is not None else []
+        if not any(isinstance(step, RevisionStep) and not step.is_upgrade for step in steps):
+            return steps
+        if settings.prohibit_destructive:
+            why = "[tool.manage] prohibit_destructive = true"
+        elif settings.production:
+            why = "the production environment"
+        elif guard.is_production(ledger.read_environment(ctx.connection)):
+            why = "a database last migrated in production"
+        else:
+            return steps
+        raise Refused(
+            f"refused to downgrade ({why}); nothing was changed",
+            hint="pass -x force=1 to downgrade anyway",
+        )
+
+    if hasattr(migration_context, "_migrations_fn"):
+        migration_context._migrations_fn = guarded
+    elif settings.prohibit_destructive or settings.production:
+        raise Refused("cannot check this Alembic's steps for downgrades", hint="pass -x force=1")
+
+
 def run(context: Any) -> None:
+    attributes = context.config.attributes
+    settings: Settings | None = attributes.get("settings")
+    if settings is not None:
+        _run(context, settings, plain=False)
+        return
+    with _plain_alembic_errors():
+        _run(context, _plain_alembic_settings(context.config), plain=True)
+
+
+def _connection(given: Any, stack: ExitStack) -> Any:
+    """A Connection to run on: the one given, or one of our own from a given Engine
+    (pytest-alembic and Alembic's cookbook pass either); the Engine stays its owner's."""
+    from sqlalchemy.engine import Connection, Engine
+
+    if given is None or isinstance(given, Connection):
+        return given
+    if isinstance(given, Engine):
+        return stack.enter_context(database.connect(given))
+    kind = type(given).__name__
+    raise ConfigError(
+        f"config.attributes['connection'] must be an SQLAlchemy Engine or Connection, not {kind}"
+    )
+
+
+def _run(context: Any, settings: Settings, plain: bool) -> None:
     config = context.config
     attributes = config.attributes
-    settings: Settings = attributes.get("settings") or _plain_alembic_settings(config)
     recorder: Recorder = attributes.get("recorder") or Recorder()
+    if plain:
+        _check_version_locations(context, settings)
 
     with ExitStack() as stack:
-        connection = attributes.get("connection")
-        metadata = attributes.get("metadata")
+        connection = _connection(attributes.get("connection"), stack)
+        # manage.py hands over its discovered models; tools built on Alembic may pass their own.
+        metadata = attributes.get("metadata") or attributes.get("target_metadata")
         target: dict[str, Any] = {"connection": connection}
         if connection is None and context.is_offline_mode():
             # SQL only (migrate:sql, `alembic upgrade --sql`): the URL names the dialect.
@@ -53,11 +162,13 @@ def run(context: Any) -> None:
             stack.callback(engine.dispose)
             connection = stack.enter_context(database.connect(engine))
             target = {"connection": connection}
-            if metadata is None:  # like any env.py: models are imported for every command
-                found = discovery.discover_models(settings.root, settings.model_packages)
-                metadata = list(found.metadata)
         if connection is not None:
             dialect_name = connection.dialect.name
+        if plain and connection is not None and metadata is None:
+            # Like any env.py: models are imported for every command (manage.py does it only
+            # for the commands that compare them).
+            found = discovery.discover_models(settings.root, settings.model_packages)
+            metadata = list(found.metadata)
 
         from project.alembic_env.autogen import AutogenOutcome, AutogenRequest, directives_hook
         from project.alembic_env.rendering import render_item_hook
@@ -78,6 +189,10 @@ def run(context: Any) -> None:
                 attributes.get("autogen_outcome") or AutogenOutcome(),
             ),
         )
+        if plain and connection is not None:
+            _guard_downgrades(context, settings)
+        if connection is not None:
+            _same_defaults_are_unchanged(context.get_context().impl, connection.dialect)
         if dialect_name == "postgresql" and connection is not None:
             # Two kinds of per-column round trips in Alembic's PostgreSQL compare, made once.
             from project.alembic_env import pg_defaults, pg_serials

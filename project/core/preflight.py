@@ -108,5 +108,5 @@ def record_environment(session: Session) -> None:
     """Remember where the database was migrated; once production, always production."""
     connection = session.connection
     with connection.begin():
-        if ledger.read_environment(connection) != guard.PRODUCTION:
+        if not guard.is_production(ledger.read_environment(connection)):
             ledger.record_environment(connection, session.settings.environment)

@@ -400,6 +400,11 @@ class Output:
             self.say(Text(f"  Tables (metadata {index}): {', '.join(tables) or '(none)'}", style="muted"))
         self.say("")
 
+    def note(self, text: str | None) -> None:
+        """With -v only, on stderr (stdout may be JSON): how the tool reads something it was given."""
+        if self.verbose and text:
+            self.err.print(Text(f"note: {text}", style="muted"), soft_wrap=True)
+
     def warning(self, text: str) -> None:
         self.err.print(Text(f"warning: {text}", style="pending"), soft_wrap=True)
 

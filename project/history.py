@@ -41,15 +41,13 @@ class StatusResult:
 
 def read_history(settings: Settings) -> rawdb.HistoryState:
     """Version heads, ledger rows and failures: plain driver first, SQLAlchemy as the fallback."""
+    url = database.parse_url(settings.database_url, settings.root)
     try:
-        plain = rawdb.read_state(settings.database_url, settings.root)
+        plain = rawdb.read_state(url)
     except rawdb.ConnectFailed as exc:
-        raise database.unreachable(
-            database.parse_url(settings.database_url, settings.root), str(exc)
-        ) from None
+        raise database.unreachable(url, str(exc), exc.elapsed) from None
     if plain is not None:
         return plain
-    url = database.parse_url(settings.database_url, settings.root)
     engine = database.create_engine_for(url)
     try:
         with database.connect(engine) as connection:
@@ -68,7 +66,8 @@ def status(settings: Settings) -> StatusResult:
     version_heads, rows, failed = read_history(settings)
     rows_by_state = status_rows(index, version_heads, rows, failed)
     problem = history_problem(index, version_heads, rows)
-    return StatusResult(database.display_raw_url(settings.database_url), rows_by_state, problem)
+    shown = database.parse_url(settings.database_url, settings.root).display
+    return StatusResult(shown, rows_by_state, problem)
 
 
 def status_rows(

@@ -45,7 +45,7 @@ def run(context: Any) -> None:
         if connection is None and context.is_offline_mode():
             # SQL only (migrate:sql, `alembic upgrade --sql`): the URL names the dialect.
             url = database.parse_url(settings.database_url, settings.root)
-            target = {"url": url, "literal_binds": True}
+            target = {"url": url.for_sqlalchemy(), "literal_binds": True}
             dialect_name = url.get_backend_name()
         elif connection is None:
             url = database.parse_url(settings.database_url, settings.root)

@@ -1,0 +1,1 @@
+"""The framework's core: facts computed once (the database URL, ...) and passed down."""

@@ -374,3 +374,13 @@ def test_a_statement_timeout_in_the_url_still_waits_for_the_lock(pg_project: Pro
         holder.close()
     assert pg_project.version() == set()
     assert pg_project.run("migrate", url=url).exit_code == 0
+
+
+@pytest.mark.parametrize("value", ["abc", "0"])
+def test_a_connect_timeout_that_is_not_a_number_of_seconds_is_named(
+    sqlite_project: Project, value: str
+) -> None:
+    for command in ("migrate", "migrate:status"):
+        result = sqlite_project.run(command, url=f"mysql://app@127.0.0.1:1/app?connect_timeout={value}")
+        assert result.exit_code == 3, result.output
+        assert f"error: connect_timeout='{value}' in the database URL is not a whole number" in result.stderr

@@ -363,8 +363,8 @@ def parse(raw: str, root: Path | None = None) -> DatabaseURL:
 
 def _check_timeout(query: tuple[tuple[str, str], ...]) -> None:
     for key, value in query:
-        if key == "connect_timeout" and not value.isdigit():
+        if key == "connect_timeout" and not (value.isdigit() and int(value) > 0):
             raise ConfigError(
-                f"connect_timeout={value!r} in the database URL is not a whole number of seconds",
+                f"connect_timeout={value!r} in the database URL is not a whole number of seconds (1 or more)",
                 hint="e.g. ?connect_timeout=10",
             )

@@ -62,15 +62,15 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
 def _secrets_scrubbed(text: str, app: AppState | None) -> str:
     """Whatever source the URL came from (option, environment, .env, pyproject), hide its secrets."""
-    from project.database import redact_text, secrets_in
+    from project.core.url import redact_urls, secrets_of
 
     urls = [app.database_url] if app and app.database_url else []
     with contextlib.suppress(ManageError):
         urls.append((app or AppState()).settings().database_url)
     for url in urls:
-        for secret in secrets_in(url):
+        for secret in secrets_of(url):
             text = text.replace(secret, "***")
-    return redact_text(text)
+    return redact_urls(text)
 
 
 class ManageGroup(TyperGroup):

@@ -437,6 +437,11 @@ class Output:
     def note(self, text: str) -> None:
         self.err.print(Text(f"note: {text}", style="muted"), soft_wrap=True)
 
+    def verbose_note(self, text: str | None) -> None:
+        """With -v only, on stderr (stdout may be JSON): how the tool reads something it was given."""
+        if self.verbose and text:
+            self.err.print(Text(f"note: {text}", style="muted"), soft_wrap=True)
+
     def warning(self, text: str) -> None:
         self.err.print(Text(f"warning: {text}", style="pending"), soft_wrap=True)
 

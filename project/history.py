@@ -44,12 +44,11 @@ class StatusResult:
 
 def read_history(settings: Settings) -> store.History:
     """Version heads, ledger rows and failures: plain driver first, SQLAlchemy as the fallback."""
+    url = database.parse_url(settings.database_url, settings.root)
     try:
-        plain = rawdb.read_state(settings.database_url, settings.root)
+        plain = rawdb.read_state(url)
     except rawdb.ConnectFailed as exc:
-        raise database.unreachable(
-            database.parse_url(settings.database_url, settings.root), str(exc)
-        ) from None
+        raise database.unreachable(url, str(exc), exc.elapsed) from None
     if plain is not None:
         return store.History(plain.heads, tuple(plain.rows), plain.failed)
     from project.core import session
@@ -72,7 +71,7 @@ def status(settings: Settings) -> StatusResult:
     known = tuple(head for head in history.version_heads if head in graph.revisions)
     reconciled = store.reconcile(graph, history)
     rows = status_rows(graph, history, reconciled)
-    shown = database.display_raw_url(settings.database_url)
+    shown = database.parse_url(settings.database_url, settings.root).display
     return StatusResult(shown, rows, problem, reconciled.note if known == history.version_heads else None)
 
 

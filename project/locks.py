@@ -21,7 +21,9 @@ from project import database
 from project.errors import LockTimeout
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import URL, Connection
+    from sqlalchemy.engine import Connection
+
+    from project.core.url import DatabaseURL
 
 # The same 64-bit key in every process; advisory locks are scoped to one database already.
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"manage.py migrations").digest()[:8], "big", signed=True)
@@ -50,17 +52,17 @@ def client_name() -> str:
     return f"manage.py pid {os.getpid()} on {socket.gethostname()}"
 
 
-def lock_file_for(url: URL) -> Path | None:
+def lock_file_for(url: DatabaseURL) -> Path | None:
     """The file beside an SQLite database that carries its lock; None for in-memory databases."""
-    path = database.sqlite_path(url)
+    path = url.sqlite_file
     return path.with_name(path.name + ".lock") if path is not None else None
 
 
 @contextmanager
-def migration_lock(url: URL, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[Verify]:
+def migration_lock(url: DatabaseURL, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[Verify]:
     """Hold the migration lock for the body; wait at most `timeout` seconds, then LockTimeout.
     Yields a check that raises LockTimeout if the lock was lost meanwhile (run before COMMIT)."""
-    backend = url.get_backend_name()
+    backend = url.backend
     if backend == "postgresql":
         lock = _postgres_lock(url, timeout, on_wait, shown_url)
     elif backend in ("mysql", "mariadb"):
@@ -82,7 +84,7 @@ def _timed_out(timeout: float, shown_url: str, holder: str) -> LockTimeout:
 
 
 @contextmanager
-def _lock_connection(url: URL) -> Iterator[Connection]:
+def _lock_connection(url: DatabaseURL) -> Iterator[Connection]:
     engine = database.create_engine_for(url, application_name=client_name()[:63])
     try:
         with database.connect(engine) as connection:
@@ -131,7 +133,7 @@ def _verifier(
 
 
 @contextmanager
-def _postgres_lock(url: URL, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[Verify]:
+def _postgres_lock(url: DatabaseURL, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[Verify]:
     from sqlalchemy.exc import OperationalError
 
     with _lock_connection(url) as connection:
@@ -144,13 +146,18 @@ def _postgres_lock(url: URL, timeout: float, on_wait: OnWait, shown_url: str) ->
         if not connection.exec_driver_sql("SELECT pg_try_advisory_lock(%(key)s)", key).scalar():
             holder = _postgres_holder(connection)
             on_wait(holder)
-            # lock_timeout 0 would mean "wait forever": the smallest real wait instead.
+            # lock_timeout 0 would mean "wait forever": the smallest real wait instead. A
+            # statement_timeout from the URL's options must not cut the wait short: this
+            # connection only ever waits for the lock.
             milliseconds = max(1, round(timeout * 1000))
             connection.exec_driver_sql(f"SET lock_timeout = {milliseconds}")
+            connection.exec_driver_sql("SET statement_timeout = 0")
             try:
                 connection.exec_driver_sql("SELECT pg_advisory_lock(%(key)s)", key)
             except OperationalError as exc:
-                if getattr(exc.orig, "pgcode", None) != "55P03":
+                # psycopg2 calls the SQLSTATE pgcode, psycopg 3 sqlstate.
+                code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
+                if code != "55P03":
                     raise
                 raise _timed_out(timeout, shown_url, holder) from None
         try:
@@ -174,7 +181,7 @@ def _mysql_holder(connection: Connection, name: str) -> str:
 
 
 @contextmanager
-def _mysql_lock(url: URL, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[Verify]:
+def _mysql_lock(url: DatabaseURL, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[Verify]:
     from sqlalchemy import text
 
     name = f"manage.py migrations {url.database}"[:MYSQL_LOCK_NAME_LENGTH]

@@ -5,29 +5,30 @@ SQLAlchemy path, which also produces the proper error messages."""
 from __future__ import annotations
 
 import contextlib
+import importlib
+import time
 from datetime import datetime
-from pathlib import Path
-from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, unquote, urlsplit
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from project.ledger import FAILURE_TABLE, LEDGER_TABLE, VERSION_TABLE, LedgerRow
 
-CONNECT_TIMEOUT_SECONDS = 5
+if TYPE_CHECKING:
+    from project.core.url import DatabaseURL
+
 LEDGER_COLUMNS = "revision, name, batch, applied_at, duration_ms, checksum"
 HISTORY_TABLES = (VERSION_TABLE, LEDGER_TABLE, FAILURE_TABLE)
-DRIVERS = {
-    "sqlite": ("", "pysqlite"),
-    "postgres": ("", "psycopg2"),
-    "postgresql": ("", "psycopg2"),
-    "mysql": ("", "pymysql"),
-    "mariadb": ("", "pymysql"),
-}
-MYSQL_QUERY_KEYS = frozenset({"charset"})
+# Query parameters PyMySQL takes as they are (SQLAlchemy converts the timeouts to int the same way).
+MYSQL_QUERY_KEYS = frozenset({"charset", "connect_timeout", "read_timeout"})
+MYSQL_INT_KEYS = frozenset({"connect_timeout", "read_timeout"})
 
 
 class ConnectFailed(Exception):
     """The server was tried and refused or did not answer: trying again through SQLAlchemy would
     only wait for the timeout a second time."""
+
+    def __init__(self, message: str, elapsed: float) -> None:
+        super().__init__(message)
+        self.elapsed = elapsed
 
 
 class HistoryState(NamedTuple):
@@ -36,66 +37,52 @@ class HistoryState(NamedTuple):
     failed: frozenset[str]
 
 
-def _connect(raw_url: str, root: Path) -> tuple[Any, str] | bool | None:
-    parts = urlsplit(raw_url)
-    scheme, _, driver = parts.scheme.partition("+")
-    if scheme not in DRIVERS or driver not in DRIVERS[scheme]:
-        return None
-    query = dict(parse_qsl(parts.query))
-    if scheme == "sqlite":
-        return _connect_sqlite(parts.path, parts.netloc, query, root)
-    database = unquote(parts.path.lstrip("/"))
-    credentials = {
-        "host": parts.hostname or "localhost",
-        "user": unquote(parts.username) if parts.username else None,
-        "password": unquote(parts.password) if parts.password else None,
-    }
-    if parts.port:
-        credentials["port"] = parts.port
-    if scheme in ("postgres", "postgresql"):
-        import psycopg2
-
-        options = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "application_name": "manage.py", **query}
+def _connect(url: DatabaseURL) -> tuple[Any, str] | bool | None:
+    if url.backend == "sqlite" and url.driver == "pysqlite":
+        return _connect_sqlite(url)
+    keys = [key for key, _ in url.query]
+    if len(keys) != len(set(keys)):
+        return None  # a repeated parameter: leave its meaning to SQLAlchemy's dialect
+    query = dict(url.query)
+    # The keywords SQLAlchemy's dialects pass: only what the URL has, plus our defaults.
+    credentials = {"host": url.host, "port": url.port, "user": url.user, "password": url.password}
+    given = {key: value for key, value in credentials.items() if value is not None}
+    options = {**url.driver_options(), **query}
+    started = time.monotonic()
+    if url.backend == "postgresql" and url.driver in ("psycopg2", "psycopg"):
+        driver = importlib.import_module(url.driver)
         try:
-            connection = psycopg2.connect(
-                dbname=database, **{k: v for k, v in credentials.items() if v is not None}, **options
-            )
-        except psycopg2.OperationalError as exc:
-            raise ConnectFailed(str(exc)) from None
+            connection = driver.connect(dbname=url.database, **given, **options)
+        except driver.OperationalError as exc:
+            raise ConnectFailed(str(exc), time.monotonic() - started) from None
         return connection, "postgresql"
-    if set(query) - MYSQL_QUERY_KEYS:
+    if url.backend not in ("mysql", "mariadb") or url.driver != "pymysql" or set(query) - MYSQL_QUERY_KEYS:
         return None
     import pymysql
 
+    options = {key: int(value) if key in MYSQL_INT_KEYS else value for key, value in options.items()}
     try:
-        connection = pymysql.connect(
-            database=database,
-            connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            read_timeout=CONNECT_TIMEOUT_SECONDS,
-            **{k: v for k, v in credentials.items() if v is not None},
-            **query,
-        )
+        connection = pymysql.connect(database=url.database, **given, **options)
     except pymysql.err.OperationalError as exc:
-        raise ConnectFailed(str(exc.args[-1] if exc.args else exc)) from None
+        message = str(exc.args[-1] if exc.args else exc)
+        raise ConnectFailed(message, time.monotonic() - started) from None
     return connection, "mysql"
 
 
-def _connect_sqlite(
-    path: str, netloc: str, query: dict[str, str], root: Path
-) -> tuple[Any, str] | bool | None:
+def _connect_sqlite(url: DatabaseURL) -> tuple[Any, str] | bool | None:
     import sqlite3
 
-    if netloc or query or path in ("", "/", "/:memory:"):
+    database = url.sqlite_file
+    if url.query or database is None:
         return None
-    database = Path(unquote(path[1:]))
-    if not database.is_absolute():
-        database = root / database
     if not database.exists() and database.parent.is_dir():
         return False  # no database file yet: an empty history, and nothing is created
     if not database.is_file():
         return None
-    # Read-only: a status query must never create the database file.
-    return sqlite3.connect(f"file:{database}?mode=ro", uri=True), "sqlite"
+    # Read-only: a status query must never create the database file. The path goes into an
+    # SQLite URI, where "?" and "#" would end it.
+    path = str(database.resolve()).replace("%", "%25").replace("?", "%3F").replace("#", "%23")
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True), "sqlite"
 
 
 def _existing_tables(cursor: Any, dialect: str) -> set[str]:
@@ -120,13 +107,13 @@ def _as_datetime(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-def read_state(raw_url: str, root: Path) -> HistoryState | None:
+def read_state(url: DatabaseURL) -> HistoryState | None:
     """Version heads, ledger rows and failed revisions, or None when the plain driver cannot be used.
 
     Raises ConnectFailed when the server itself could not be reached.
     """
     try:
-        opened = _connect(raw_url, root)
+        opened = _connect(url)
     except ConnectFailed:
         raise
     except Exception:

@@ -47,7 +47,7 @@ def dialect_name(name: str) -> str:
 
 
 def dialect_of(url: URL) -> str:
-    return dialect_name(url.get_backend_name())
+    return dialect_name(url.backend)
 
 
 def dump_path(migrations_dir: Path, dialect: str) -> Path:
@@ -133,8 +133,8 @@ def _dump_postgresql(connection: Connection, url: URL, tool_tables: list[str]) -
     tool = _tool("postgresql")
     env = {**os.environ, "PGPASSWORD": url.password or "", "PGCONNECT_TIMEOUT": "5"}
     target = ["-h", url.host or "localhost", "-p", str(url.port or 5432), "-d", url.database or ""]
-    if url.username:
-        target += ["-U", url.username]
+    if url.user:
+        target += ["-U", url.user]
     schema_only = [tool, *target, "--schema-only", "--no-owner", "--no-privileges"]
     excluded = [*tool_tables, *_owned_sequences(connection, tool_tables)]
     schema = _run_tool([*schema_only, *(f"--exclude-table={name}" for name in excluded)], env)
@@ -148,8 +148,8 @@ def _dump_mysql(url: URL, tool_tables: list[str]) -> _Sections:
     tool = _tool("mysql")
     env = {**os.environ, "MYSQL_PWD": url.password or ""}
     target = ["-h", url.host or "localhost", "-P", str(url.port or 3306)]
-    if url.username:
-        target += ["-u", url.username]
+    if url.user:
+        target += ["-u", url.user]
     common = ["--skip-comments", "--skip-lock-tables", "--skip-add-drop-table", "--single-transaction"]
     name = url.database or ""
     ignored = [f"--ignore-table={name}.{table}" for table in TOOL_TABLES]

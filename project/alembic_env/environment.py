@@ -132,7 +132,7 @@ def _connection(given: Any, stack: ExitStack) -> Any:
     if given is None or isinstance(given, Connection):
         return given
     if isinstance(given, Engine):
-        return stack.enter_context(database.connect(given))
+        return stack.enter_context(given.connect())
     kind = type(given).__name__
     raise ConfigError(
         f"config.attributes['connection'] must be an SQLAlchemy Engine or Connection, not {kind}"
@@ -154,8 +154,8 @@ def _run(context: Any, settings: Settings, plain: bool) -> None:
         if connection is None and context.is_offline_mode():
             # SQL only (migrate:sql, `alembic upgrade --sql`): the URL names the dialect.
             url = database.parse_url(settings.database_url, settings.root)
-            target = {"url": url, "literal_binds": True}
-            dialect_name = url.get_backend_name()
+            target = {"url": url.for_sqlalchemy(), "literal_binds": True}
+            dialect_name = url.backend
         elif connection is None:
             url = database.parse_url(settings.database_url, settings.root)
             engine = database.create_engine_for(url, application_name="alembic")

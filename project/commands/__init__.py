@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from project.console import Output
+from project.errors import ManageError
 
 if TYPE_CHECKING:
     from project.guard import Confirm
@@ -29,11 +31,19 @@ class AppState:
     traceback: bool = False
     lock_timeout: float | None = None
     output: Output = field(default_factory=Output)
+    url_noted: bool = False
 
     def settings(self) -> Settings:
+        from project.core.url import parse
         from project.settings import resolve_settings
 
-        return resolve_settings(database_url=self.database_url, lock_timeout=self.lock_timeout)
+        settings = resolve_settings(database_url=self.database_url, lock_timeout=self.lock_timeout)
+        if self.verbose and not self.url_noted:
+            self.url_noted = True
+            # A URL that does not parse is reported by the command that uses it.
+            with contextlib.suppress(ManageError):
+                self.output.verbose_note(parse(settings.database_url, settings.root).note)
+        return settings
 
 
 def state(ctx: typer.Context) -> AppState:

@@ -12,28 +12,29 @@ from project import database, locks
 from project.core.events import LockWaiting, ProgressCallback, ignore
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import URL, Connection
+    from sqlalchemy.engine import Connection
 
+    from project.core.url import DatabaseURL
     from project.settings import Settings
 
 
 @dataclass
 class Session:
     settings: Settings
-    url: URL
+    url: DatabaseURL
     connection: Connection
     verify_lock: locks.Verify = locks.always_held
 
     @property
     def shown_url(self) -> str:
-        return database.display_url(self.url, self.settings.root)
+        return self.url.display
 
     @property
     def backend(self) -> str:
-        return self.url.get_backend_name()
+        return self.url.backend
 
     def scrub(self, text: str) -> str:
-        return database.scrub(text, self.url)
+        return self.url.scrub(text)
 
 
 @contextmanager
@@ -59,7 +60,7 @@ def writing(settings: Settings, on_progress: ProgressCallback = ignore) -> Itera
     def waiting(holder: str) -> None:
         on_progress(LockWaiting(holder, settings.lock_timeout))
 
-    shown = database.display_url(url, settings.root)
+    shown = url.display
     with locks.migration_lock(url, settings.lock_timeout, waiting, shown) as verify:
         engine = database.create_engine_for(url)
         try:

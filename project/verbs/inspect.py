@@ -112,7 +112,7 @@ def sql(settings: Settings, target: str, *, upgrade: bool = True) -> SqlResult:
     header = graph.revisions[revision]
     heads = (revision,) if upgrade else graph.version_heads(graph.ancestors(graph.parents(revision)))
     step = planner.Step(revision, header.name, header.path, upgrade, heads)
-    dialect = database.parse_url(settings.database_url, settings.root).get_backend_name()
+    dialect = database.parse_url(settings.database_url, settings.root).backend
     return SqlResult(header.name, upgrade, pretend.render(dialect, step, settings.root))
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from alembic.operations import Operations
 from alembic.runtime.migration import HeadMaintainer, MigrationContext, MigrationStep
 
+from project.core.interrupts import transaction_alive
 from project.recorder import Recorder
 
 
@@ -88,15 +89,18 @@ def run_batch(context: MigrationContext, steps: Iterable[MigrationStep], recorde
                 try:
                     step.migration_fn()
                 except BaseException:
-                    savepoint.rollback()
+                    if transaction_alive(connection):
+                        savepoint.rollback()
                     raise
                 savepoint.release()
                 heads.update_to_step(step)
                 recorder(ctx=context, step=step.info, heads=set(heads.heads), run_args={})
     finally:
-        if set(start) != heads.heads:
-            _write_version_table(context, heads.heads)
-        recorder.flush(connection)
+        # An interrupted SQLite write statement ends the whole transaction: nothing left to record.
+        if transaction_alive(connection):
+            if set(start) != heads.heads:
+                _write_version_table(context, heads.heads)
+            recorder.flush(connection)
 
 
 def _write_version_table(context: MigrationContext, heads: set[str]) -> None:

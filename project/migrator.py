@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from project import alembic_bridge as bridge
 from project import checks, database, guard, ledger, locks, targets
-from project.errors import HistoryError, Interrupted, OperationFailed, UsageError
+from project.core import interrupts
+from project.errors import HistoryError, OperationFailed, UsageError
 from project.integrity import EditedMigration, edited_migrations, history_problem
 from project.recorder import DumpLoaded, LockWaiting, ProgressCallback, Recorder, RunStarted, StepDone
 from project.revision_index import RevisionIndex
@@ -206,24 +207,37 @@ def _run(
         executed.append((len(recorder.done), statement.strip()))
 
     event.listen(session.connection, "after_cursor_execute", remember)
+    batch = session.transactional and not any(bridge.needs_own_transaction(step) for step in steps)
+    guard = interrupts.Guard(session.connection, batch=batch)
     try:
-        if session.transactional and not any(bridge.needs_own_transaction(step) for step in steps):
-            _run_with_savepoints(session.connection, config, script, steps, recorder)
-        else:
-            bridge.run_steps(config, script, steps)
+        with guard:
+            if batch:
+                _run_with_savepoints(session.connection, config, script, guard.interruptible(steps), recorder)
+            else:
+                bridge.run_steps(config, script, guard.interruptible(steps))
     except KeyboardInterrupt:
         if session.connection.in_transaction():
             session.connection.rollback()
+        index = guard.interrupted_index(len(recorder.done))
+        file = bridge.step_file(steps[index]) if index < len(steps) else None
+        outside = file is not None and bridge.runs_outside_transaction(steps[index]) and index in guard.sent
+        if outside:
+            with session.connection.begin():
+                ledger.record_failure(session.connection, file.revision, file.name, "interrupted by a signal")
         heads, _ = _read_state(session.connection)
-        where = ", ".join(_names(script, heads)) or "no migration (empty history)"
-        done = len(recorder.done)
-        if done < len(steps):
-            current = f"during {bridge.step_file(steps[done]).name}, which was rolled back;"
-        else:  # the signal landed after the last step had been recorded
-            current = "after the last migration;"
-        raise Interrupted(
-            f"interrupted {current} {done} migration{'' if done == 1 else 's'} finished before it. "
-            f"The database is at {where}.",
+        raise interrupts.interrupted(
+            name=file.name if file else None,
+            guard=guard,
+            index=index,
+            finished=len(recorder.done),
+            where=_names(script, heads),
+            transactional=session.transactional,
+            outside_revision=file.revision if outside else None,
+            statements=tuple(
+                database.scrub(statement, session.url)
+                for at, statement in executed
+                if at == index and not _is_bookkeeping(statement)
+            ),
         ) from None
     except Exception as exc:
         failed_step = steps[len(recorder.done)]
@@ -369,6 +383,7 @@ def _migrate(
     if pretend:
         _pretend(session, config, script, steps, version_heads)
         return RunResult(session.shown_url, recorder.batch, tuple(recorder.done), pretend=True, edited=edited)
+    interrupts.defer()  # from here on, a signal is answered with where the database stands
     with session.connection.begin():
         ledger.ensure_ledger(session.connection)
     batch = recorder.batch

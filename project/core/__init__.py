@@ -1,0 +1,1 @@
+"""The framework's core: the pieces the verbs are built from."""

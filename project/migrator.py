@@ -377,13 +377,14 @@ def _migrate(
         if dropping:
             names = ", ".join(bridge.step_file(step).name for step in dropping)
             _consent(session, f"run migrations that drop tables or columns ({names})", confirm)
+    if not pretend:
+        interrupts.defer()  # from here on, a signal is answered with where the database stands
     recorder.on_progress(
         RunStarted(session.shown_url, recorder.batch, len(steps), upgrade=True, pretend=pretend)
     )
     if pretend:
         _pretend(session, config, script, steps, version_heads)
         return RunResult(session.shown_url, recorder.batch, tuple(recorder.done), pretend=True, edited=edited)
-    interrupts.defer()  # from here on, a signal is answered with where the database stands
     with session.connection.begin():
         ledger.ensure_ledger(session.connection)
     batch = recorder.batch
@@ -655,6 +656,7 @@ def _rollback(
     steps = bridge.downgrade_steps(script, chosen)
     by_batch = selection.step is None and selection.to is None and not selection.everything
     shown_batch = batches[chosen[0]] if by_batch else None
+    interrupts.defer()
     recorder.on_progress(RunStarted(session.shown_url, shown_batch, len(steps), upgrade=False))
     failed = _run(session, config, script, bridge.faked(steps) if fake else steps, recorder, version_heads)
     return RunResult(session.shown_url, shown_batch, tuple(recorder.done), failed)

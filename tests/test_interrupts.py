@@ -135,6 +135,9 @@ def test_a_long_statement_is_cancelled_on_the_server_within_seconds(
     assert [rev for rev, _, _ in project.ledger()] == revisions[:1]
     if project.backend == "postgresql":
         assert project.query("SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)'") == []
+    elif project.backend == "mysql":
+        sleeping = "SELECT 1 FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(60)'"
+        assert project.query(sleeping) == []
 
     # The lock was released: a second migrate gets it at once.
     again = _start(processes, project, "migrate", "--lock-timeout", "0")
@@ -165,6 +168,7 @@ def _counter_history(project: Project, *, with_autocommit: bool) -> list[str]:
     if with_autocommit:
         bodies[NO_TRANSACTION] = (
             'op.execute("DROP INDEX CONCURRENTLY IF EXISTS ix_counter_label")\n'
+            'op.execute("SELECT pg_sleep(0.1)")\n'  # a wider window for a signal inside it
             'op.execute("CREATE INDEX CONCURRENTLY ix_counter_label ON counter (label)")'
         )
     revisions = []
@@ -251,17 +255,31 @@ def _interrupt_at_random(
     return process.returncode, first + stdout, stderr
 
 
-def _timings(project: Project, processes: list[subprocess.Popen[str]]) -> tuple[float, float]:
-    """Seconds from "Running migrations" to the summary line, and from there to the exit."""
+def _timings(project: Project, processes: list[subprocess.Popen[str]]) -> tuple[float, float, float]:
+    """Seconds from "Running migrations" to the first DONE, to the summary line, and to the exit."""
     process = _start(processes, project)
     assert process.stdout is not None
     process.stdout.readline()
     began = time.monotonic()
-    while "applied in" not in process.stdout.readline():
+    first_done = None
+    while "applied in" not in (line := process.stdout.readline()):
         assert process.poll() is None, process.communicate()
-    summary = time.monotonic()
+        if first_done is None and " DONE" in line:
+            first_done = time.monotonic() - began
+    summary = time.monotonic() - began
     assert process.wait(timeout=30) == 0, process.communicate()
-    return summary - began, time.monotonic() - summary
+    assert first_done is not None
+    return first_done, summary, time.monotonic() - began
+
+
+def _random_delay(first_done: float, summary: float, finished: float) -> float:
+    """Mostly while the migrations run; now and then before them or as the command finishes."""
+    dice = random.random()
+    if dice < 0.15:
+        return random.uniform(0, first_done)
+    if dice < 0.85:
+        return random.uniform(first_done * 0.5, summary)
+    return random.uniform(summary, finished)
 
 
 @pytest.mark.parametrize(
@@ -274,17 +292,12 @@ def test_a_signal_at_any_instant_leaves_history_and_report_in_agreement(
 ) -> None:
     revisions = _counter_history(project, with_autocommit=with_autocommit)
     started = time.monotonic()
-    running, finishing = _timings(project, processes)
+    timings = _timings(project, processes)
     outcomes: set[str] = set()
 
     for _ in range(RUNS):
         _empty_database(project)
-        # Mostly while migrations run; now and then as the command finishes.
-        if random.random() < 0.8:
-            delay = random.uniform(0, running * 1.1)
-        else:
-            delay = random.uniform(running, running + finishing)
-        code, stdout, stderr = _interrupt_at_random(project, processes, delay)
+        code, stdout, stderr = _interrupt_at_random(project, processes, _random_delay(*timings))
         applied = _applied(project, revisions, with_autocommit=with_autocommit)
         failed_outside = _check_report(code, stdout, stderr, applied)
         outcomes.add("done" if code == 0 else f"interrupted at {applied}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 import traceback
 from typing import Annotated, Any
@@ -31,6 +30,7 @@ from project.commands import (
     state,
 )
 from project.console import Output
+from project.core import interrupts
 from project.errors import ManageError, UsageError
 from project.settings import check_lock_timeout
 
@@ -186,11 +186,10 @@ app.command("make:migration", cls=ManageCommand)(make_migration.command)
 app.command("migrate:dump", cls=ManageCommand)(migrate_dump.command)
 
 
-def _interrupt(_signum: int, _frame: Any) -> None:
-    """SIGTERM (a deploy tool stopping us) is handled like Ctrl-C: roll back, release, report."""
-    raise KeyboardInterrupt
-
-
 def main() -> None:
-    signal.signal(signal.SIGTERM, _interrupt)
-    app(prog_name="manage.py", args=sys.argv[1:])
+    """SIGTERM (a deploy tool stopping us) is handled like Ctrl-C: roll back, release, report."""
+    interrupts.install()
+    try:
+        app(prog_name="manage.py", args=sys.argv[1:])
+    finally:
+        interrupts.finish()

@@ -21,10 +21,9 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from project import compat, ledger
-from project.core import store
+from project.core import interrupts, store
 from project.core.events import FailedStep, ProgressCallback, StepDone, StepStarted
 from project.core.graph import load_module
-from project.core.signals import SignalGate
 from project.errors import Interrupted
 from project.recorder import checksum
 
@@ -84,6 +83,7 @@ def needs_own_transaction(module: ModuleType, path: Path) -> bool:
 class _Step:
     planned: Step
     module: ModuleType
+    index: int
 
     @property
     def function(self) -> Callable[[], Any]:
@@ -110,37 +110,45 @@ class Executor:
         return self.connection.dialect.name in TRANSACTIONAL_DDL
 
     def run(self, plan: Plan, options: RunOptions) -> Outcome:
-        steps = [_Step(step, load_module(step.path, self.root)) for step in plan.steps]
+        steps = [_Step(step, load_module(step.path, self.root), i) for i, step in enumerate(plan.steps)]
         alone = {i for i, step in enumerate(steps) if needs_own_transaction(step.module, step.planned.path)}
         self._heads = plan.start
         context = compat.migration_context(self.connection)
-        with SignalGate() as gate, compat.operations_bound(context), self._watching():
-            with self.connection.begin():
-                store.ensure_tables(self.connection)
-            batch, index = options.batch, 0
-            while index < len(steps):
-                if self.transactional and index not in alone:
-                    end = next((i for i in range(index, len(steps)) if i in alone), len(steps))
-                    ran, failed, batch = self._run_shared(context, gate, steps[index:end], options, batch)
-                    if ran < end - index and failed is None:
-                        alone.add(index + ran)  # it commits by itself: give it a transaction of its own
-                    index += ran
-                else:
-                    failed, batch = self._run_alone(context, gate, steps[index], options, batch)
-                    index += 1
-                if failed is not None:
-                    return Outcome(tuple(self.done), failed)
-            if gate.pending is not None:
-                raise Interrupted(
-                    f"interrupted as the run ended; all {len(self.done)} migration(s) were committed. "
-                    f"The database is at {self._where()}."
-                )
+        guard = interrupts.Guard(self.connection, batch=self.transactional)
+        try:
+            with guard, compat.operations_bound(context), self._watching():
+                with self.connection.begin():
+                    store.ensure_tables(self.connection)
+                batch, index = options.batch, 0
+                while index < len(steps):
+                    if self.transactional and index not in alone:
+                        end = next((i for i in range(index, len(steps)) if i in alone), len(steps))
+                        ran, failed, batch = self._run_shared(
+                            context, guard, steps[index:end], options, batch
+                        )
+                        if ran < end - index and failed is None:
+                            alone.add(index + ran)  # it commits by itself: a transaction of its own
+                        index += ran
+                    else:
+                        failed, batch = self._run_alone(context, guard, steps[index], options, batch)
+                        index += 1
+                    if failed is not None:
+                        return Outcome(tuple(self.done), failed)
+        except KeyboardInterrupt:
+            # Before the first step began, or after the last one was committed.
+            step = steps[len(self.done)] if len(self.done) < len(steps) else None
+            raise self._interrupted(guard, step) from None
         return Outcome(tuple(self.done))
 
     # shared transaction
 
     def _run_shared(
-        self, context: Any, gate: SignalGate, steps: list[_Step], options: RunOptions, batch: int | None
+        self,
+        context: Any,
+        guard: interrupts.Guard,
+        steps: list[_Step],
+        options: RunOptions,
+        batch: int | None,
     ) -> tuple[int, FailedStep | None, int | None]:
         """Steps in one transaction, a savepoint each. Returns how many were committed, the failure
         if one failed, and the next batch number. A step that commits by itself is rolled back to
@@ -155,18 +163,17 @@ class Executor:
         self._guard = True
         try:
             for step in steps:
-                gate.check()
                 failed_step = step
                 started = self._announce(step)
                 savepoint.begin()
                 try:
-                    with gate.opened():
-                        if not options.fake:
-                            step.function()
+                    if not options.fake:
+                        guard.body(step.index, step.function)()
                     if self.connection.dialect.name == "postgresql":
                         savepoint.execute(PG_CHECK_DEFERRED)
                 except BaseException:
-                    savepoint.rollback()
+                    if interrupts.transaction_alive(self.connection):
+                        savepoint.rollback()
                     raise
                 savepoint.release()
                 done = StepDone(step.planned.revision, step.planned.name, step.planned.upgrade, _ms(started))
@@ -181,19 +188,23 @@ class Executor:
             failure = exc
         finally:
             self._guard = False
+        if failure is not None and not interrupts.transaction_alive(self.connection):
+            # An interrupted SQLite write statement ended the whole transaction, savepoints and all.
+            guard.lost_batch = len(pending)
+            transaction.rollback()
+            assert failed_step is not None
+            raise self._interrupted(guard, failed_step) from None
         committed = self._commit(transaction, pending)
         if committed is not None:
             return 0, committed, batch
         self.done.extend(done for _, done, _ in pending)
         if failure is None:
             return len(pending), None, batch
-        interrupted = isinstance(failure, KeyboardInterrupt) or gate.signalled
-        if failed_step is None:
-            raise Interrupted(
-                f"interrupted between migrations; {len(self.done)} migration(s) finished and were "
-                f"committed. The database is at {self._where()}."
-            )
-        failed = self._failed(failed_step, failure, started, transactional=True, interrupted=interrupted)
+        assert failed_step is not None
+        interrupted = isinstance(failure, KeyboardInterrupt) or guard.signalled
+        failed = self._failed(
+            guard, failed_step, failure, started, transactional=True, interrupted=interrupted
+        )
         return len(pending), failed, batch
 
     def _commit(
@@ -247,29 +258,28 @@ class Executor:
     # one transaction for one step
 
     def _run_alone(
-        self, context: Any, gate: SignalGate, step: _Step, options: RunOptions, batch: int | None
+        self, context: Any, guard: interrupts.Guard, step: _Step, options: RunOptions, batch: int | None
     ) -> tuple[FailedStep | None, int | None]:
-        gate.check()
         started = self._announce(step)
-        self._statements.clear()
         compat.bind_transaction(context, self.connection.begin())
         outside = getattr(step.module, "transactional", True) is False
         try:
-            with gate.opened():
-                if not options.fake:
-                    if outside:
-                        with context.autocommit_block():
-                            step.function()
-                    else:
-                        step.function()
+            if not options.fake:
+                body = guard.body(step.index, step.function)
+                if outside:
+                    with context.autocommit_block():
+                        body()
+                else:
+                    body()
         except BaseException as exc:
             transaction = compat.bound_transaction(context)
             if transaction is not None and transaction.is_active:
                 transaction.rollback()
             elif self.connection.in_transaction():
                 self.connection.rollback()
-            interrupted = isinstance(exc, KeyboardInterrupt) or gate.signalled
-            return self._failed(step, exc, started, transactional=False, interrupted=interrupted), batch
+            interrupted = isinstance(exc, KeyboardInterrupt) or guard.signalled
+            failed = self._failed(guard, step, exc, started, transactional=False, interrupted=interrupted)
+            return failed, batch
         done = StepDone(step.planned.revision, step.planned.name, step.planned.upgrade, _ms(started))
         transaction = compat.bound_transaction(context) or self.connection.begin()
         failed = self._commit(transaction, [(step, done, batch)])
@@ -277,7 +287,6 @@ class Executor:
             return failed, batch
         self.done.append(done)
         self.on_progress(done)
-        gate.check()
         if batch is not None and options.batch_per_step and step.planned.upgrade:
             batch += 1
         return None, batch
@@ -303,15 +312,22 @@ class Executor:
         return tuple(statements) if ddl and not self.transactional else ()
 
     def _failed(
-        self, step: _Step, exc: BaseException, started: float, *, transactional: bool, interrupted: bool
+        self,
+        guard: interrupts.Guard,
+        step: _Step,
+        exc: BaseException,
+        started: float,
+        *,
+        transactional: bool,
+        interrupted: bool,
     ) -> FailedStep:
         effects = () if transactional else self._took_effect(step)
-        error = "interrupted" if interrupted else self.scrub(compat.describe_error(exc))
+        error = "interrupted by a signal" if interrupted else self.scrub(compat.describe_error(exc))
         if effects:
             with self.connection.begin():
                 ledger.record_failure(self.connection, step.planned.revision, step.planned.name, error)
         if interrupted:
-            raise Interrupted(self._interrupted_message(step, bool(effects))) from None
+            raise self._interrupted(guard, step, effects) from None
         return FailedStep(
             name=step.planned.name,
             revision=step.planned.revision,
@@ -325,6 +341,21 @@ class Executor:
             hint=self._adoption_hint(error),
         )
 
+    def _interrupted(
+        self, guard: interrupts.Guard, step: _Step | None, effects: tuple[str, ...] = ()
+    ) -> Interrupted:
+        """What the user is told, decided from what was committed (core.interrupts words it)."""
+        return interrupts.interrupted(
+            name=step.planned.name if step is not None else None,
+            guard=guard,
+            index=step.index if step is not None else -1,
+            finished=len(self.done),
+            where=self.names(self._heads),
+            transactional=self.transactional,
+            outside_revision=step.planned.revision if step is not None and effects else None,
+            statements=tuple(self.scrub(s) for s in self._statements if not is_bookkeeping(s)),
+        )
+
     def _adoption_hint(self, error: str) -> str | None:
         """A database with tables but no history is adopted with --fake, not migrated over."""
         if self._heads or self.done or "already exists" not in error.lower():
@@ -333,22 +364,6 @@ class Executor:
             "the database has tables but no migration history: if its schema matches the migrations, "
             "record them without running them with `migrate --fake` (or `migrate TARGET --fake`)"
         )
-
-    def _interrupted_message(self, step: _Step, effects: bool) -> str:
-        count = len(self.done)
-        what = (
-            "which ran outside a transaction and may have taken effect: it is recorded as "
-            f"failed (inspect the database, then `migrate:resolve {step.planned.revision}`)"
-            if effects
-            else "which was rolled back"
-        )
-        return (
-            f"interrupted during {step.planned.name}, {what}; {count} migration{'' if count == 1 else 's'} "
-            f"finished before it. The database is at {self._where()}."
-        )
-
-    def _where(self) -> str:
-        return ", ".join(self.names(self._heads)) or "no migration (empty history)"
 
     @contextmanager
     def _watching(self) -> Iterator[None]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from project import guard
-from project.core import executor, planner, preflight, pretend, session, store
+from project.core import executor, interrupts, planner, preflight, pretend, session, store
 from project.core.events import DumpLoaded, ProgressCallback, RunResult, RunStarted, StepDone, ignore
 
 if TYPE_CHECKING:
@@ -70,6 +70,8 @@ def run_migrate(
     batch = store.next_batch(state.reconciled.rows)
     if confirm is not None and not options.pretend and not options.fake and preflight.guarded(current):
         _consent_to_drops(current, plan, confirm)
+    if not options.pretend:
+        interrupts.defer()  # from here on, a signal is answered with where the database stands
     on_progress(
         RunStarted(
             current.shown_url, batch, len(plan.steps), True, pretend=options.pretend, fake=options.fake

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from project import guard
-from project.core import executor, planner, preflight, session
+from project.core import executor, interrupts, planner, preflight, session
 from project.core.events import ProgressCallback, RunResult, RunStarted, ignore
 from project.verbs.migrate import MigrateOptions, _execute, run_migrate
 
@@ -52,6 +52,7 @@ def run_rollback(
     if confirm is not None and not fake:
         count = len(plan.steps)
         preflight.consent(current, f"roll back {count} migration{'s' if count > 1 else ''}", confirm)
+    interrupts.defer()
     on_progress(RunStarted(current.shown_url, plan.batch, len(plan.steps), False, fake=fake))
     outcome = _execute(current, graph, plan, executor.RunOptions(None, fake=fake), on_progress)
     return RunResult(current.shown_url, plan.batch, outcome.done, outcome.failed, fake=fake)

@@ -372,6 +372,7 @@ HELP = "--help"
 STATUS = "migrate:status"
 APPLY = "migrate (empty db)"
 APPLY_DUMP = "migrate (empty db, with dump)"
+APPLY_SAME_ENV = "migrate (empty db, same env as alembic)"
 ROLLBACK = "migrate:rollback --step N"
 MAKE_SAME = "make:migration (no changes)"
 MAKE_EMPTY = "make:migration (empty db)"
@@ -396,6 +397,15 @@ def apply_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
         project = ws.history_project(count)
         argv = ours("migrate"), theirs("upgrade", "head")
         yield Case(APPLY, f"N={count}", dbs.name, 1.0, project, *argv, fresh(dbs))
+
+
+def apply_same_env_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
+    """Plain `alembic upgrade head` through the project's own environment ([tool.alembic]): both
+    sides run the same env.py and import no models, so only the apply machinery differs."""
+    for count in sizes.apply:
+        project = ws.history_project(count)
+        argv = ours("migrate"), [ALEMBIC, "upgrade", "head"]
+        yield Case(APPLY_SAME_ENV, f"N={count}", dbs.name, 0.35, project, *argv, fresh(dbs))
 
 
 def dump_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
@@ -440,6 +450,7 @@ FAMILIES: dict[str, CaseFamily] = {
     APPLY: apply_cases,
     APPLY_DUMP: dump_cases,
     ROLLBACK: rollback_cases,
+    APPLY_SAME_ENV: apply_same_env_cases,
     MAKE_SAME: make_same_cases,
     MAKE_EMPTY: make_empty_cases,
 }

@@ -31,7 +31,9 @@ def _text_list(annotation: Any) -> bool:
 
 
 def _light_runtime_param(descriptor: Any) -> Any:
-    from typer._coercion import RuntimeParam, build_runtime_param
+    from project.compat import typer_runtime_param
+
+    RuntimeParam, build_runtime_param = typer_runtime_param()
 
     built: list[Any] = []
 

@@ -90,3 +90,24 @@ def without_autocommit_blocks(context: MigrationContext) -> None:
     """--pretend runs everything in one transaction it rolls back: an autocommit_block() there
     must not commit (PostgreSQL accepts ALTER TYPE ... ADD VALUE inside a transaction)."""
     context.autocommit_block = nullcontext  # type: ignore[method-assign]
+
+
+def planned_steps(context: MigrationContext) -> Any:
+    """The function a plain `alembic` run uses to pick its steps (None if Alembic changed)."""
+    return getattr(context, "_migrations_fn", None)
+
+
+def replace_planned_steps(context: MigrationContext, function: Any) -> bool:
+    """Let the environment see (and refuse) the steps before any runs; False if it cannot."""
+    if not hasattr(context, "_migrations_fn"):
+        return False
+    context._migrations_fn = function
+    return True
+
+
+def typer_runtime_param() -> tuple[Any, Any]:
+    """typer's parameter coercion (RuntimeParam, build_runtime_param), which project.coercion
+    replaces where no pydantic adapter is needed."""
+    from typer._coercion import RuntimeParam, build_runtime_param
+
+    return RuntimeParam, build_runtime_param

@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from project import compat
 from project.core import url as urls
 from project.core.url import DatabaseURL
 from project.errors import ConfigError, DatabaseUnreachable
@@ -82,9 +83,8 @@ def create_engine_for(url: DatabaseURL, application_name: str = "manage.py") -> 
     if backend in urls.MYSQL_BACKENDS and not url.has_param("read_timeout"):
 
         @event.listens_for(engine, "connect")
-        def _no_read_timeout_after_connect(dbapi_connection, _record) -> None:
-            # Connected: long migrations must not time out. PyMySQL reapplies this on the next read.
-            dbapi_connection._read_timeout = None
+        def _no_read_timeout_after_connect(dbapi_connection: Any, _record: Any) -> None:
+            compat.disable_pymysql_read_timeout(dbapi_connection)
 
     if backend == "postgresql":
 

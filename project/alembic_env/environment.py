@@ -9,7 +9,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from project import database, discovery, guard, ledger
+from project import compat, database, discovery, guard, ledger
 from project.errors import ConfigError, ManageError, Refused
 from project.recorder import Recorder
 from project.settings import Settings, find_project_root, resolve_settings
@@ -89,7 +89,7 @@ def _guard_downgrades(context: Any, settings: Settings) -> None:
     from alembic.runtime.migration import RevisionStep
 
     migration_context = context.get_context()
-    steps_of = getattr(migration_context, "_migrations_fn", None)
+    steps_of = compat.planned_steps(migration_context)
 
     def guarded(heads: Any, ctx: Any) -> list[Any]:
         steps = list(steps_of(heads, ctx)) if steps_of is not None else []
@@ -108,9 +108,9 @@ def _guard_downgrades(context: Any, settings: Settings) -> None:
             hint="pass -x force=1 to downgrade anyway",
         )
 
-    if hasattr(migration_context, "_migrations_fn"):
-        migration_context._migrations_fn = guarded
-    elif settings.prohibit_destructive or settings.production:
+    if not compat.replace_planned_steps(migration_context, guarded) and (
+        settings.prohibit_destructive or settings.production
+    ):
         raise Refused("cannot check this Alembic's steps for downgrades", hint="pass -x force=1")
 
 
@@ -122,6 +122,17 @@ def run(context: Any) -> None:
         return
     with _plain_alembic_errors():
         _run(context, _plain_alembic_settings(context.config), plain=True)
+
+
+# Plain `alembic` commands that run env.py without comparing models: no model import for them.
+NO_MODELS_NEEDED = frozenset({"upgrade", "downgrade", "stamp", "current"})
+
+
+def _compares_models(config: Any) -> bool:
+    """Unknown callers (pytest-alembic, scripts calling alembic.command) get the models."""
+    command = getattr(getattr(config, "cmd_opts", None), "cmd", None)
+    name = getattr(command[0], "__name__", None) if command else None
+    return name not in NO_MODELS_NEEDED
 
 
 def _connection(given: Any, stack: ExitStack) -> Any:
@@ -164,9 +175,8 @@ def _run(context: Any, settings: Settings, plain: bool) -> None:
             target = {"connection": connection}
         if connection is not None:
             dialect_name = connection.dialect.name
-        if plain and connection is not None and metadata is None:
-            # Like any env.py: models are imported for every command (manage.py does it only
-            # for the commands that compare them).
+        if plain and connection is not None and metadata is None and _compares_models(config):
+            # manage.py imports models only for the commands that compare them; so does plain alembic.
             found = discovery.discover_models(settings.root, settings.model_packages)
             metadata = list(found.metadata)
 

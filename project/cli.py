@@ -138,6 +138,7 @@ app = typer.Typer(
 @app.callback()
 def global_options(
     ctx: typer.Context,
+    *,
     database_url: Annotated[
         str | None,
         typer.Option(

@@ -95,7 +95,11 @@ def status_rows(
         if header.revision in reconciled.applied:
             row = ledger_rows.get(header.revision)
             edited_file = header.revision in edited
-            result.append(_ran_row(header.name, header.revision, "Ran", row, edited_file, header.replaces))
+            result.append(
+                _ran_row(
+                    header.name, header.revision, "Ran", row, edited=edited_file, replaces=header.replaces
+                )
+            )
         else:
             state = "Failed" if header.revision in history.failed else "Pending"
             result.append(StatusRow(header.name, header.revision, state, replaces=header.replaces))
@@ -111,6 +115,7 @@ def _ran_row(
     revision: str,
     state: str,
     row: ledger.LedgerRow | None,
+    *,
     edited: bool = False,
     replaces: tuple[str, ...] = (),
 ) -> StatusRow:

@@ -11,6 +11,7 @@ from project.commands import Force, confirmer, state
 
 def command(
     ctx: typer.Context,
+    *,
     target: Annotated[
         str | None,
         typer.Argument(help="Apply up to and including this migration (revision id, name prefix, head)."),

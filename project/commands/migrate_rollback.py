@@ -11,6 +11,7 @@ from project.commands import Force, confirmer, state
 
 def command(
     ctx: typer.Context,
+    *,
     step: Annotated[
         int | None,
         typer.Option("--step", min=1, help="Roll back the last N migrations, across batches."),

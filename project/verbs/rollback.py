@@ -30,13 +30,14 @@ def rollback(
     guard.refuse_if_prohibited(settings, action)
     graph = preflight.load_graph(settings)
     with session.writing(settings, on_progress) as current:
-        return run_rollback(current, graph, selection, fake, confirm, on_progress)
+        return run_rollback(current, graph, selection, fake=fake, confirm=confirm, on_progress=on_progress)
 
 
 def run_rollback(
     current: Session,
     graph: RevisionGraph,
     selection: planner.Selection,
+    *,
     fake: bool,
     confirm: Confirm | None,
     on_progress: ProgressCallback,
@@ -70,7 +71,7 @@ def refresh(
     graph = preflight.load_graph(settings)
     with session.writing(settings, on_progress) as current:
         selection = planner.Selection(step=step, everything=step is None)
-        undone = run_rollback(current, graph, selection, False, confirm, on_progress)
+        undone = run_rollback(current, graph, selection, fake=False, confirm=confirm, on_progress=on_progress)
         if undone.failed is not None:
             return undone, None
         return undone, run_migrate(current, graph, MigrateOptions(), None, on_progress)

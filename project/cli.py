@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import traceback
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -33,6 +33,9 @@ from project.console import Output
 from project.core import interrupts
 from project.errors import ManageError, UsageError
 from project.settings import check_lock_timeout
+
+if TYPE_CHECKING:
+    from project.compat import ClickContext
 
 GLOBAL_FLAGS = frozenset({"--traceback", "-q", "--quiet", "-v", "--verbose"})
 GLOBAL_VALUE_OPTIONS = frozenset({"--database-url", "--lock-timeout"})
@@ -76,13 +79,13 @@ def _secrets_scrubbed(text: str, app: AppState | None) -> str:
 class ManageGroup(TyperGroup):
     """Click group that hoists global options and turns every failure into an exit code."""
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(args))
 
-    def get_params(self, ctx: typer.Context) -> list[Any]:
+    def get_params(self, ctx: ClickContext) -> list[Any]:
         return lighten(super().get_params(ctx))
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: ClickContext) -> Any:
         try:
             return super().invoke(ctx)
         except ManageError as exc:
@@ -100,7 +103,7 @@ class ManageGroup(TyperGroup):
 
     def _report(
         self,
-        ctx: typer.Context,
+        ctx: ClickContext,
         error: ManageError,
         code: int,
         original: BaseException | None = None,
@@ -119,7 +122,7 @@ class ManageGroup(TyperGroup):
 class ManageCommand(TyperCommand):
     """A command whose options are parsed without importing pydantic where none is needed."""
 
-    def get_params(self, ctx: typer.Context) -> list[Any]:
+    def get_params(self, ctx: ClickContext) -> list[Any]:
         return lighten(super().get_params(ctx))
 
 

@@ -31,9 +31,9 @@ def _text_list(annotation: Any) -> bool:
 
 
 def _light_runtime_param(descriptor: Any) -> Any:
-    from project.compat import typer_runtime_param
+    from project.compat import typer_runtime_param as typer_coercion
 
-    RuntimeParam, build_runtime_param = typer_runtime_param()
+    RuntimeParam, build_runtime_param = typer_coercion()
 
     built: list[Any] = []
 
@@ -42,7 +42,7 @@ def _light_runtime_param(descriptor: Any) -> Any:
             built.append(build_runtime_param(descriptor))
         return built[0]
 
-    class LightRuntimeParam(RuntimeParam):  # type: ignore[misc]
+    class LightRuntimeParam(RuntimeParam):  # type: ignore[misc, valid-type]
         """Absent, text and bool values as they are; the rest through typer's pydantic adapter."""
 
         def coerce(self, value: Any, param: Any, ctx: Any) -> Any:

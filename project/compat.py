@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy.engine import Connection, Transaction
+    from typer._click.core import Context as ClickContext  # typer vendors click privately
+
+    __all__ = ["ClickContext"]
 
 
 def migration_context(connection: Connection) -> MigrationContext:
@@ -89,7 +92,7 @@ def offline_context(dialect: str, output: Any) -> MigrationContext:
 def without_autocommit_blocks(context: MigrationContext) -> None:
     """--pretend runs everything in one transaction it rolls back: an autocommit_block() there
     must not commit (PostgreSQL accepts ALTER TYPE ... ADD VALUE inside a transaction)."""
-    context.autocommit_block = nullcontext  # type: ignore[method-assign]
+    context.autocommit_block = nullcontext  # type: ignore[method-assign, assignment]
 
 
 def planned_steps(context: MigrationContext) -> Any:

@@ -91,7 +91,7 @@ def _metadata_in(module: ModuleType) -> list[MetaData]:
         elif isinstance(value, Table | registry):
             candidate = value.metadata
         elif isinstance(value, type) and isinstance(getattr(value, "metadata", None), MetaData):
-            candidate = value.metadata  # declarative bases and their mapped classes
+            candidate = getattr(value, "metadata")  # noqa: B009 - declarative bases and mapped classes
         if candidate is not None and all(candidate is not seen for seen in found):
             found.append(candidate)
     return found

@@ -12,7 +12,7 @@ import hashlib
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,6 +63,7 @@ def migration_lock(url: DatabaseURL, timeout: float, on_wait: OnWait, shown_url:
     """Hold the migration lock for the body; wait at most `timeout` seconds, then LockTimeout.
     Yields a check that raises LockTimeout if the lock was lost meanwhile (run before COMMIT)."""
     backend = url.backend
+    lock: contextlib.AbstractContextManager[Verify]
     if backend == "postgresql":
         lock = _postgres_lock(url, timeout, on_wait, shown_url)
     elif backend in ("mysql", "mariadb"):
@@ -119,7 +120,7 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid = pg_ba
 
 
 def _verifier(
-    connection: Connection, statement: str, parameters: dict[str, object], shown_url: str
+    connection: Connection, statement: str, parameters: Mapping[str, object], shown_url: str
 ) -> Verify:
     def verify() -> None:
         try:

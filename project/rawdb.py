@@ -60,9 +60,9 @@ def _connect(url: DatabaseURL) -> tuple[Any, str] | bool | None:
         return None
     import pymysql
 
-    options = {key: int(value) if key in MYSQL_INT_KEYS else value for key, value in options.items()}
+    options = {key: int(str(value)) if key in MYSQL_INT_KEYS else value for key, value in options.items()}
     try:
-        connection = pymysql.connect(database=url.database, **given, **options)
+        connection = pymysql.connect(database=url.database, **given, **options)  # type: ignore[call-overload]
     except pymysql.err.OperationalError as exc:
         message = str(exc.args[-1] if exc.args else exc)
         raise ConnectFailed(message, time.monotonic() - started) from None
@@ -120,7 +120,7 @@ def read_state(url: DatabaseURL) -> HistoryState | None:
         return None
     if opened is None:
         return None
-    if opened is False:
+    if not isinstance(opened, tuple):  # no database file yet: an empty history, nothing created
         return HistoryState((), [], frozenset())
     connection, dialect = opened
     with contextlib.closing(connection):

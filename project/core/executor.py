@@ -282,9 +282,9 @@ class Executor:
             return failed, batch
         done = StepDone(step.planned.revision, step.planned.name, step.planned.upgrade, _ms(started))
         transaction = compat.bound_transaction(context) or self.connection.begin()
-        failed = self._commit(transaction, [(step, done, batch)])
-        if failed is not None:
-            return failed, batch
+        commit_failed = self._commit(transaction, [(step, done, batch)])
+        if commit_failed is not None:
+            return commit_failed, batch
         self.done.append(done)
         self.on_progress(done)
         if batch is not None and options.batch_per_step and step.planned.upgrade:

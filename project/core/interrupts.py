@@ -134,7 +134,7 @@ def _watch(read_fd: int) -> None:
             continue
         chasing = _cancel_statement()
         if chasing and not ready:
-            _thread.interrupt_main(_state.requested)
+            _thread.interrupt_main(signal.Signals(_state.requested))
 
 
 def _cancel_statement() -> bool:

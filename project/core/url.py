@@ -146,7 +146,8 @@ class DatabaseURL:
     @property
     def is_sqlite_uri(self) -> bool:
         """sqlite:///file:path?mode=ro&uri=true: the database is an SQLite URI, not a plain path."""
-        return bool(self.database) and self.database.startswith("file:") and self.param("uri") == "true"
+        database = self.database or ""
+        return database.startswith("file:") and self.param("uri") == "true"
 
     @property
     def sqlite_file(self) -> Path | None:

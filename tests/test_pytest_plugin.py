@@ -266,3 +266,31 @@ def test_a_project_that_does_not_use_the_plugin_collects_as_before(tmp_path: Pat
     assert code == 0 and "1 passed" in output, output
     code, output = run_pytest(root, "--fixtures")
     assert code == 0 and "manage_session" in output, output
+
+
+def test_an_enum_type_left_behind_on_postgresql_fails_naming_the_migration(tmp_path: Path) -> None:
+    root = user_project(tmp_path)
+    write_revision(
+        root / "migrations",
+        "2026_01_01_000003",
+        "create_moods_table",
+        "rev0003",
+        "rev0002",
+        upgrade="""
+        op.create_table(
+            "moods",
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("mood", sa.Enum("happy", "sad", name="mood")),
+        )
+        """,
+        downgrade='op.drop_table("moods")',  # PostgreSQL keeps the type the table created
+    )
+    _admin_engine(PG_ADMIN_URL, "postgresql").dispose()
+
+    code, output = run_pytest(root, "--migrations", "-k", "stairway", server=PG_ADMIN_URL)
+
+    assert code == 1, output
+    assert (
+        "2026_01_01_000003_create_moods_table: its downgrade does not undo its upgrade:\n"
+        "    + enum type mood is left behind" in output
+    ), output

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from project import ledger
 from project.errors import HistoryError
-from project.recorder import checksum
+from project.recorder import checksum_if_edited
 
 if TYPE_CHECKING:
     from project.core.graph import RevisionGraph
@@ -35,15 +35,16 @@ class EditedMigration:
 
 
 def edited_migrations(graph: RevisionGraph, rows: list[LedgerRow]) -> tuple[EditedMigration, ...]:
-    """A squash migration also matches the checksum its revision's file had before the prune,
-    which every database that ran the original recorded."""
+    """Formatting, comments and docstrings are not edits (see recorder.checksum). A squash
+    migration also matches the checksum its revision's file had before the prune, which every
+    database that ran the original recorded."""
     edited = []
     for row in rows:
         file = graph.revisions.get(row.revision)
         if file is None or row.checksum is None or row.checksum == file.original_checksum:
             continue
-        current = checksum(file.path)
-        if current != row.checksum:
+        current = checksum_if_edited(file.path, row.checksum)
+        if current is not None:
             edited.append(EditedMigration(row.revision, file.name, row.checksum, current))
     return tuple(edited)
 

@@ -56,7 +56,7 @@ def test_edited_files_are_reported_and_accepted_after_review(project: Project) -
     revisions = _three_migrations(project)
     assert project.run("migrate").exit_code == 0
     edited = project.migrations / "2026_01_01_000002_create_beta_table.py"
-    edited.write_text(edited.read_text() + "\n# reviewed later\n")
+    edited.write_text(edited.read_text() + "\nREVIEWED = False\n")
     settings = resolve_settings(database_url=project.url, root=project.root)
 
     assert [item.revision for item in verbs_inspect.checksum_mismatches(settings)] == [revisions[1]]
@@ -245,7 +245,7 @@ def test_check_fails_on_an_edited_applied_migration(project: Project) -> None:
     )
     assert project.run("migrate").exit_code == 0
     path = project.migrations / "2026_01_01_000001_create_alpha_table.py"
-    path.write_text(path.read_text() + "\n# edited after it ran\n")
+    path.write_text(path.read_text() + "\nEDITED_AFTER_IT_RAN = True\n")
 
     result = project.run("migrate:check", "--json")
 

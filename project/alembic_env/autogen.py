@@ -417,8 +417,14 @@ def _sort_table_groups(container: ops.OpContainer, kind: type[Any], *, reference
     order = _referenced_first({name: _foreign_tables(op) for name, op in key.items()})
     if not referenced_first:
         order.reverse()
-    members = [op for op in container.ops if group(op) is not None]
-    first = container.ops.index(members[0])
-    others = [op for op in container.ops if group(op) is None]
-    grouped = [op for name in order for op in members if group(op) == name]
-    container.ops = others[:first] + grouped + others[first:]
+    groups: dict[str, list[Any]] = {name: [] for name in order}
+    others: list[Any] = []
+    first = None
+    for operation in container.ops:
+        name = group(operation)
+        if name is None:
+            others.append(operation)
+            continue
+        first = len(others) if first is None else first
+        groups[name].append(operation)
+    container.ops = others[:first] + [op for name in order for op in groups[name]] + others[first:]

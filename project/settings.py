@@ -27,6 +27,7 @@ TOOL_KEYS = (
     "models",
     "migrations",
     "exclude_tables",
+    "exclude_schemas",
     "environment",
     "prohibit_destructive",
     "lock_timeout",
@@ -44,6 +45,7 @@ class Settings:
     migrations_dir: Path = field(default=Path("migrations"))
     environment: str = "local"
     exclude_tables: tuple[str, ...] = ()
+    exclude_schemas: tuple[str, ...] = ()
     prohibit_destructive: bool = False
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
 
@@ -298,6 +300,7 @@ def resolve_settings(
         migrations_dir=migrations,
         environment=environment.strip(),
         exclude_tables=_string_tuple(tool.get("exclude_tables", []), "exclude_tables"),
+        exclude_schemas=_string_tuple(tool.get("exclude_schemas", []), "exclude_schemas"),
         prohibit_destructive=prohibit,
         lock_timeout=timeout,
     )

@@ -1,5 +1,6 @@
 """Autogenerate post-processing (process_revision_directives): false default changes, renames,
-enum types, the report, and the refusal to drop tables that hold rows."""
+enum types, names for unnamed constraints, missing schemas, a stable order, the report, and the
+refusal to drop tables that hold rows."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from alembic.operations import MigrateOperation, ops
-from sqlalchemy import Identity, MetaData
+from sqlalchemy import ForeignKeyConstraint, Identity, MetaData
 
 from project.alembic_env import checks as checks  # registers the CHECK comparator
+from project.alembic_env.constraint_names import ChosenName, Namer
 from project.alembic_env.enums import (
     AlterEnumValuesOp,
     CreateEnumTypeOp,
@@ -22,6 +24,7 @@ from project.alembic_env.enums import (
     manage_enum_types,
 )
 from project.alembic_env.renames import Decide, RenameCandidate, apply_renames
+from project.alembic_env.schemas import CreateSchemaOp, DropSchemaOp, create_missing_schemas
 from project.naming import migration_message
 
 MANY_DROPS = 3
@@ -174,9 +177,13 @@ def describe(operations: Iterable[Any], dialect: Any) -> Iterator[Change]:
         if isinstance(operation, ops.ModifyTableOps):
             yield from describe(operation.ops, dialect)
         elif isinstance(operation, ops.CreateTableOp):
-            yield Change("+", f"table {operation.table_name}")
+            yield Change("+", f"table {_qualified(operation.schema, operation.table_name)}")
         elif isinstance(operation, ops.DropTableOp):
-            yield Change("-", f"table {operation.table_name}", destructive=True)
+            yield Change("-", f"table {_qualified(operation.schema, operation.table_name)}", destructive=True)
+        elif isinstance(operation, CreateSchemaOp):
+            yield Change("+", f"schema {operation.schema}")
+        elif isinstance(operation, DropSchemaOp):
+            yield Change("-", f"schema {operation.schema} (when empty)")
         elif isinstance(operation, ops.AddColumnOp):
             yield Change("+", f"column {operation.table_name}.{operation.column.name}")
         elif isinstance(operation, ops.DropColumnOp):
@@ -238,6 +245,7 @@ class AutogenOutcome:
     unconfirmed: list[RenameCandidate] = field(default_factory=list)
     used_answers: set[str] = field(default_factory=set)
     refused_drops: dict[str, int] = field(default_factory=dict)
+    chosen_names: list[ChosenName] = field(default_factory=list)
 
 
 def _decider(request: AutogenRequest, outcome: AutogenOutcome) -> Decide:
@@ -254,15 +262,20 @@ def _decider(request: AutogenRequest, outcome: AutogenOutcome) -> Decide:
     return decide
 
 
-def _row_counts(connection: Any, tables: list[str]) -> dict[str, int]:
+def _row_counts(connection: Any, tables: list[tuple[str | None, str]]) -> dict[str, int]:
     from sqlalchemy import func, select, table
 
-    return {name: connection.scalar(select(func.count()).select_from(table(name))) for name in tables}
+    counts = {}
+    for schema, name in tables:
+        counts[_qualified(schema, name)] = connection.scalar(
+            select(func.count()).select_from(table(name, schema=schema))
+        )
+    return counts
 
 
 def _refused_drops(connection: Any, upgrade: ops.UpgradeOps) -> dict[str, int]:
     """Tables the diff would drop, with their rows, when that looks like a mistake."""
-    dropped = [op.table_name for op in upgrade.ops if isinstance(op, ops.DropTableOp)]
+    dropped = [(op.schema, op.table_name) for op in upgrade.ops if isinstance(op, ops.DropTableOp)]
     counts = _row_counts(connection, dropped)
     if len(dropped) >= MANY_DROPS or any(counts.values()):
         return counts
@@ -290,7 +303,12 @@ def directives_hook(metadata: Iterable[MetaData], request: AutogenRequest, outco
             wanted = enums_in(metadata)
             manage_enum_types(script.upgrade_ops, set(existing), wanted)
             manage_enum_types(script.downgrade_ops, set(wanted), existing)
+        _settle(context, script, metadata, outcome)
         outcome.changes.extend(describe(script.upgrade_ops.ops, context.dialect))
+        outcome.changes.extend(
+            Change("=", f"name {chosen.name} chosen for the unnamed {chosen.kind} on {chosen.table}")
+            for chosen in outcome.chosen_names
+        )
         if not request.allow_drops:
             outcome.refused_drops.update(_refused_drops(context.connection, script.upgrade_ops))
         if request.dry_run or outcome.refused_drops:
@@ -300,6 +318,24 @@ def directives_hook(metadata: Iterable[MetaData], request: AutogenRequest, outco
             script.message = migration_message(suggested_name(script.upgrade_ops.ops))
 
     return process_revision_directives
+
+
+def _settle(context: Any, script: Any, metadata: list[MetaData], outcome: AutogenOutcome) -> None:
+    """What makes the file work and come out the same every time: a name for every constraint
+    it creates, CREATE SCHEMA before a new schema's tables, tables dropped in FK order."""
+    namer = Namer.of(metadata)
+    outcome.chosen_names.extend(namer.name_all(script.upgrade_ops, drops=False))
+    namer.name_all(script.downgrade_ops, drops=True)
+    if context.dialect.name == "postgresql":
+        from sqlalchemy import inspect
+
+        create_missing_schemas(
+            script.upgrade_ops,
+            script.downgrade_ops,
+            lambda: set(inspect(context.connection).get_schema_names()),
+        )
+    _sort_table_groups(script.upgrade_ops, ops.DropTableOp, referenced_first=False)
+    _sort_table_groups(script.downgrade_ops, ops.CreateTableOp, referenced_first=True)
 
 
 def _flatten(operations: Iterable[Any]) -> list[Any]:
@@ -314,7 +350,7 @@ def _flatten(operations: Iterable[Any]) -> list[Any]:
 
 def suggested_name(operations: Iterable[Any]) -> str:
     """A Laravel/Django-style name for a migration from what it does."""
-    flat = [op for op in _flatten(operations) if not isinstance(op, ops.CreateIndexOp)]
+    flat = [op for op in _flatten(operations) if not isinstance(op, ops.CreateIndexOp | CreateSchemaOp)]
     created = [op.table_name for op in flat if isinstance(op, ops.CreateTableOp)]
     dropped = [op.table_name for op in flat if isinstance(op, ops.DropTableOp)]
     tables = {_table_of(op) for op in flat}
@@ -332,3 +368,63 @@ def suggested_name(operations: Iterable[Any]) -> str:
             return f"remove {' and '.join(removed)} from {table}"
         return f"alter {table}"
     return "auto"
+
+
+def _qualified(schema: str | None, name: str) -> str:
+    return f"{schema}.{name}" if schema else name
+
+
+def _foreign_tables(operation: ops.CreateTableOp | ops.DropTableOp) -> set[str]:
+    """The tables a created or dropped table's foreign keys point at, schema-qualified."""
+    create = operation if isinstance(operation, ops.CreateTableOp) else getattr(operation, "_reverse", None)
+    items = create.columns if isinstance(create, ops.CreateTableOp) else operation.to_table().constraints
+    found = set()
+    for item in items:
+        if isinstance(item, ForeignKeyConstraint):
+            for element in item.elements:
+                parts = element.target_fullname.split(".")
+                found.add(".".join(parts[:-1]) if len(parts) == 3 else parts[0])
+    return found
+
+
+def _referenced_first(dependencies: Mapping[str, set[str]]) -> list[str]:
+    """Tables in an order where each comes after the tables it references, ties by name."""
+    waiting = {table: set(refs) & set(dependencies) - {table} for table, refs in dependencies.items()}
+    ordered: list[str] = []
+    while waiting:
+        ready = sorted(table for table, refs in waiting.items() if not refs) or sorted(waiting)[:1]
+        for table in ready:
+            ordered.append(table)
+            del waiting[table]
+        for refs in waiting.values():
+            refs.difference_update(ready)
+    return ordered
+
+
+def _sort_table_groups(container: ops.OpContainer, kind: type[Any], *, referenced_first: bool) -> None:
+    """Alembic finds tables to drop in a set, so their order (and the order of their re-creation
+    in the downgrade) changed from run to run: put them, each with the ops on it, in FK order."""
+    key = {_qualified(op.schema, op.table_name): op for op in container.ops if isinstance(op, kind)}
+    if len(key) < 2:
+        return
+
+    def group(operation: Any) -> str | None:
+        if isinstance(operation, kind | ops.ModifyTableOps):
+            name = _qualified(operation.schema, operation.table_name)
+            return name if name in key else None
+        return None
+
+    order = _referenced_first({name: _foreign_tables(op) for name, op in key.items()})
+    if not referenced_first:
+        order.reverse()
+    groups: dict[str, list[Any]] = {name: [] for name in order}
+    others: list[Any] = []
+    first = None
+    for operation in container.ops:
+        name = group(operation)
+        if name is None:
+            others.append(operation)
+            continue
+        first = len(others) if first is None else first
+        groups[name].append(operation)
+    container.ops = others[:first] + [op for name in order for op in groups[name]] + others[first:]

@@ -1,5 +1,6 @@
 """CHECK constraints, which plain autogenerate does not compare: added, removed or changed ones
-(matched by the name the naming convention gives them)."""
+(matched by the name the naming convention gives them; a check the models leave unnamed by the
+name a generated migration gives it, or else by its expression)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from alembic.autogenerate import comparators
 from alembic.operations import ops
 from alembic.util import PriorityDispatchResult
 from sqlalchemy import CheckConstraint, Table
+
+from project.alembic_env.constraint_names import choose, shape_of
 
 # Where Alembic 1.18+ keeps get_multi_check_constraints() of every compared table.
 PREFETCHED_CHECKS = "alembic_check_constraints"
@@ -24,9 +27,9 @@ def _normalised(sql: str) -> str:
     return NOISE.sub("", CAST.sub("", sql.lower()))
 
 
-def _wanted(table: Table, dialect: Any) -> dict[str, CheckConstraint]:
-    """Named CHECKs the models would create on this dialect (an Enum's CHECK only where it is
-    not a native type)."""
+def _wanted(table: Table, dialect: Any, unnamed: set[str]) -> dict[str, CheckConstraint]:
+    """CHECKs the models would create on this dialect (an Enum's CHECK only where it is not a
+    native type), by name; the names chosen for unnamed ones are added to `unnamed`."""
     found: dict[str, CheckConstraint] = {}
     constraints = set(table.constraints) | {c for column in table.columns for c in column.constraints}
     for constraint in constraints:
@@ -35,7 +38,13 @@ def _wanted(table: Table, dialect: Any) -> dict[str, CheckConstraint]:
         rule = getattr(constraint, "_create_rule", None)
         if rule is not None and not rule(SimpleNamespace(dialect=dialect)):
             continue
-        name = dialect.identifier_preparer.format_constraint(constraint, _alembic_quote=False)
+        name = None
+        if constraint.name is not None:  # format_constraint asserts on an unnamed one
+            name = dialect.identifier_preparer.format_constraint(constraint, _alembic_quote=False)
+        shape = None if name else shape_of(constraint, table.name)
+        if shape is not None:
+            name = choose(shape, table.metadata.naming_convention)
+            unnamed.add(str(name))
         if name:
             found[str(name)] = constraint
     return found
@@ -109,7 +118,8 @@ def compare_check_constraints(
         reflected = _reflected_checks(autogen_context.inspector, table_name, schema)
     except NotImplementedError:
         return PriorityDispatchResult.CONTINUE
-    wanted = _wanted(metadata_table, dialect)
+    unnamed: set[str] = set()
+    wanted = _wanted(metadata_table, dialect, unnamed)
     existing = {ck["name"]: ck["sqltext"] for ck in reflected if ck.get("name")}
     real_names = {name: name for name in existing}
     for name, constraint in wanted.items():
@@ -117,6 +127,22 @@ def compare_check_constraints(
         if name not in existing and bare in existing and bare not in wanted:
             existing[name] = existing.pop(bare)
             real_names[name] = real_names.pop(bare)
+    anonymous = [ck["sqltext"] for ck in reflected if not ck.get("name")]
+    for name in sorted(unnamed - set(existing)):
+        candidates = [(old, existing[old]) for old in sorted(set(existing) - set(wanted))]
+        candidates += [(None, sql) for sql in anonymous]
+        sql = _sql_of(wanted[name], dialect)
+        old, found = next(
+            (pair for pair in candidates if not _differs(autogen_context, table_name, sql, pair[1])),
+            (None, None),
+        )
+        if found is None:
+            continue
+        # The same check, created unnamed (e.g. by create_all): not a change.
+        existing[name] = existing.pop(old) if old is not None else found
+        real_names[name] = real_names.pop(old) if old is not None else name
+        if old is None:
+            anonymous.remove(found)
 
     for name in sorted(set(existing) - set(wanted)):
         constraint = CheckConstraint(existing[name], name=real_names[name], table=conn_table)
@@ -127,5 +153,7 @@ def compare_check_constraints(
             modify_table_ops.ops.append(ops.DropConstraintOp.from_constraint(old))
             modify_table_ops.ops.append(ops.AddConstraintOp.from_constraint(wanted[name]))
     for name in sorted(set(wanted) - set(existing)):
-        modify_table_ops.ops.append(ops.AddConstraintOp.from_constraint(wanted[name]))
+        added = ops.AddConstraintOp.from_constraint(wanted[name])
+        added.constraint_name = name
+        modify_table_ops.ops.append(added)
     return PriorityDispatchResult.CONTINUE

@@ -162,8 +162,9 @@ def _default_without_cast(default: str | None) -> str | None:
 
 @comparators.dispatch_for("schema", qualifier="postgresql", priority=DispatchPriority.FIRST)
 def compare_enum_values(autogen_context: Any, upgrade_ops: ops.UpgradeOps, schemas: set[Any]) -> Any:
-    """Enum types in both the database and the models whose value lists differ."""
-    if schemas != {None}:
+    """Enum types of the default schema in both the database and the models whose value lists
+    differ (other schemas the models name are compared for their tables only)."""
+    if None not in schemas:
         return PriorityDispatchResult.CONTINUE
     inspector = autogen_context.inspector
     existing = {enum["name"]: tuple(enum["labels"]) for enum in inspector.get_enums()}

@@ -3,7 +3,6 @@ plain `alembic` and tools built on it) resolve the same settings and discover th
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -21,19 +20,6 @@ def _plain_alembic_settings(config: Any) -> Settings:
     source = config.toml_file_name or config.config_file_name
     root = Path(source).resolve().parent if source else find_project_root()
     return resolve_settings(root=root)
-
-
-def name_filter(settings: Settings) -> Any:
-    """Keep the tool's own tables (and excluded ones) out of autogenerate's comparison."""
-
-    def include_name(name: str | None, type_: str, _parents: Any) -> bool:
-        if type_ != "table" or name is None:
-            return True
-        if name in ledger.TOOL_TABLES:
-            return False
-        return not any(fnmatch.fnmatchcase(name, pattern) for pattern in settings.exclude_tables)
-
-    return include_name
 
 
 @contextmanager
@@ -180,13 +166,25 @@ def _run(context: Any, settings: Settings, plain: bool) -> None:
             found = discovery.discover_models(settings.root, settings.model_packages)
             metadata = list(found.metadata)
 
+        from alembic.util import to_list
+
         from project.alembic_env.autogen import AutogenOutcome, AutogenRequest, directives_hook
         from project.alembic_env.rendering import render_item_hook
+        from project.alembic_env.schemas import Scope, model_schemas
 
+        schemas = model_schemas(to_list(metadata, default=[]))
+        scope = Scope(
+            schemas=schemas,
+            exclude_tables=settings.exclude_tables,
+            exclude_schemas=settings.exclude_schemas,
+            connection=connection,
+        )
         context.configure(
             **target,
             target_metadata=metadata,
-            include_name=name_filter(settings),
+            include_schemas=bool(schemas),
+            include_name=scope.include_name,
+            include_object=scope.include_object,
             render_as_batch=dialect_name == "sqlite",
             compare_type=True,
             compare_server_default=True,

@@ -92,8 +92,9 @@ def command(
         raise Refused(
             f"refusing to drop {count} table{'s' if count > 1 else ''} holding {rows} "
             f"row{'' if rows == 1 else 's'} (rows per table: {tables})",
-            hint="models that were not imported look like dropped tables; if the drops are meant, "
-            "run again with --allow-drops",
+            hint="models that were not imported look like dropped tables; tables the models do not "
+            "manage belong in exclude_tables (or their schema in exclude_schemas) in [tool.manage]; "
+            "if the drops are meant, run again with --allow-drops",
         )
     if result.dry_run:
         if result.changes and check:

@@ -66,7 +66,16 @@ def load_script(config: Config) -> ScriptDirectory:
             f"migrations directory {settings.migrations_dir} does not exist",
             hint="create it, or run make:migration to start one",
         )
-    RevisionGraph.load(settings.migrations_dir, settings.root)
+    graph = RevisionGraph.load(settings.migrations_dir, settings.root)
+    if graph.leftovers:
+        # Alembic knows nothing of `replaces`: to it these files are a second head.
+        squash = graph.replaced_by[graph.leftovers[0].revision].name
+        raise HistoryError(
+            f"{', '.join(header.path.name for header in graph.leftovers)} "
+            f"{'were' if len(graph.leftovers) > 1 else 'was'} pruned into {squash} but not deleted "
+            "(was `migrate:dump --prune` interrupted?)",
+            hint="delete them: the squash migration replaces them",
+        )
     script = ScriptDirectory.from_config(config)
     try:
         script.revision_map.heads  # noqa: B018 - forces every file to load now

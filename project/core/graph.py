@@ -197,6 +197,7 @@ class RevisionGraph:
 
     revisions: dict[str, RevisionHeader]
     order: tuple[str, ...]
+    leftovers: tuple[RevisionHeader, ...] = ()  # pruned files an interrupted prune did not delete
 
     @classmethod
     def load(cls, directory: Path, root: Path) -> RevisionGraph:
@@ -215,6 +216,10 @@ class RevisionGraph:
                     hint="give one of them a new revision id (and fix the down_revision that names it)",
                 )
             revisions[header.revision] = header
+        # Files of revisions a squash migration replaces are left over from a prune that was
+        # interrupted before it deleted them all: their revisions are history, as once deleted.
+        replaced = {pruned for header in revisions.values() for pruned in header.replaces}
+        leftovers = tuple(revisions.pop(pruned) for pruned in sorted(replaced & revisions.keys()))
         for header in revisions.values():
             for parent in header.down_revisions:
                 if parent not in revisions:
@@ -222,7 +227,7 @@ class RevisionGraph:
                         f"migration {header.name} revises {parent}, which has no migration file",
                         hint="restore the missing file, or fix the down_revision of the newer one",
                     )
-        return cls(revisions, _topological(revisions))
+        return cls(revisions, _topological(revisions), leftovers)
 
     def load_all(self, root: Path) -> None:
         """Execute every file as Alembic does: the headers alone miss a file that fails at module

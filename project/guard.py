@@ -76,18 +76,18 @@ def _split(sql: str) -> tuple[list[str], list[str]]:
     return [statement.strip() for statement in statements if statement.strip()], bodies
 
 
-def drops_data(step: Step, dialect: str, root: Path) -> bool:
-    """Whether a migration destroys data, from the statements it renders offline; one that
-    cannot be rendered offline counts as destructive (we cannot tell). A file that does not
-    load at all is reported as such by the caller, not counted."""
+def why_destructive(step: Step, dialect: str, root: Path) -> str | None:
+    """Why a migration counts as destroying data, judged from the statements it renders offline,
+    or None when it does not; one that cannot be rendered offline counts (we cannot tell). A
+    file that does not load at all is reported as such by the caller, not counted."""
     from project.core.pretend import render
     from project.errors import OperationFailed
 
     try:
         statements = render(dialect, step, root)
     except OperationFailed:
-        return True
-    return any(destructive(statement) for statement in statements)
+        return "no offline SQL to check"
+    return "drops or deletes data" if any(destructive(statement) for statement in statements) else None
 
 
 def refuse_if_prohibited(settings: Settings, action: str) -> None:

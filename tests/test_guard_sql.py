@@ -79,7 +79,7 @@ def test_every_way_of_writing_a_drop_is_refused_in_production(
         refused = project.run("migrate")
 
         assert refused.exit_code == 7, (name, refused.output)
-        assert f"2026_01_01_000002_{name}" in refused.stderr, name
+        assert f"2026_01_01_000002_{name}: drops or deletes data" in refused.stderr, name
         assert "--force" in refused.stderr
         assert project.version() == {"rev0001"}, name
         assert _columns(project) == {"id", "name"}, name
@@ -107,6 +107,28 @@ def test_migrations_that_only_add_are_not_refused_in_production(
     assert result.exit_code == 0, result.output
     assert project.version() == {"rev0004"}
     assert "tags" in project.tables() and "email" in _columns(project)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_migration_without_offline_sql_counts_as_destructive(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APP_ENV", "production")
+    _users(project)
+    _write_second(
+        project,
+        "make_name_required",  # SQLite batch mode must read the table: no offline rendering
+        """
+        with op.batch_alter_table("users") as batch_op:
+            batch_op.alter_column("name", nullable=False, existing_type=sa.String(100))
+        """,
+    )
+
+    refused = project.run("migrate")
+
+    assert refused.exit_code == 7, refused.output
+    assert "2026_01_01_000002_make_name_required: no offline SQL to check" in refused.stderr
+    assert project.version() == {"rev0001"}
 
 
 COUNTING = """
@@ -243,3 +265,15 @@ def test_rolling_back_unknown_batches_asks_on_a_terminal(project: Project) -> No
 
     assert project.run("migrate").exit_code == 0
     assert project.run("migrate:rollback", "--step", "2").exit_code == 0  # both have a batch now
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_reset_reaching_unknown_batches_needs_consent(project: Project) -> None:
+    _taken_over(project)
+
+    refused = project.run("migrate:reset")
+    assert refused.exit_code == 7, refused.output
+    assert "roll back 3 migrations including 2 that manage.py did not apply" in refused.stderr
+    assert {"users", "tags", "posts"} <= project.tables()
+    assert project.run("migrate:reset", "--force").exit_code == 0
+    assert project.version() == set()

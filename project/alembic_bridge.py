@@ -42,10 +42,23 @@ def make_config(settings: Settings, **attributes: Any) -> Config:
     return config
 
 
+def ensure_migrations_dir(settings: Settings) -> None:
+    """Create the migrations directory for the first revision; a file in its place is reported
+    as the graph reports it, not as an OSError."""
+    from project.core.graph import RevisionGraph
+
+    RevisionGraph.load(settings.migrations_dir, settings.root)
+    settings.migrations_dir.mkdir(parents=True, exist_ok=True)
+
+
 def load_script(config: Config) -> ScriptDirectory:
-    """Load every revision file once; a broken file is named with its line."""
+    """Load every revision file once, with the revision graph's errors: the graph checks the
+    history first (duplicates, missing parents, cycles), and a file that fails while Alembic
+    executes it is named with its line, as when we execute it."""
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
+
+    from project.core.graph import RevisionGraph, load_error
 
     settings = config.attributes["settings"]
     if not settings.migrations_dir.is_dir():
@@ -53,23 +66,40 @@ def load_script(config: Config) -> ScriptDirectory:
             f"migrations directory {settings.migrations_dir} does not exist",
             hint="create it, or run make:migration to start one",
         )
+    graph = RevisionGraph.load(settings.migrations_dir, settings.root)
+    if graph.leftovers:
+        # Alembic knows nothing of `replaces`: to it these files are a second head.
+        squash = graph.replaced_by[graph.leftovers[0].revision].name
+        raise HistoryError(
+            f"{', '.join(header.path.name for header in graph.leftovers)} "
+            f"{'were' if len(graph.leftovers) > 1 else 'was'} pruned into {squash} but not deleted "
+            "(was `migrate:dump --prune` interrupted?)",
+            hint="delete them: the squash migration replaces them",
+        )
     script = ScriptDirectory.from_config(config)
     try:
         script.revision_map.heads  # noqa: B018 - forces every file to load now
-    except SyntaxError as exc:
-        raise ConfigError(
-            f"cannot load migration {_relative(exc.filename, settings.root)}, line {exc.lineno}: {exc.msg}"
-        ) from exc
     except CommandError as exc:
         raise HistoryError(f"the migration history is broken: {exc}") from exc
+    except (Exception, SystemExit) as exc:
+        path = _failing_file(exc, settings.migrations_dir)
+        if path is None:
+            raise
+        raise load_error(path, settings.root, exc) from exc
     return script
 
 
-def _relative(path: str | None, root: Path) -> str:
-    try:
-        return str(Path(path or "?").resolve().relative_to(root))
-    except ValueError:
-        return str(path)
+def _failing_file(exc: BaseException, directory: Path) -> Path | None:
+    """The revision file an exception was raised in (its innermost frame there)."""
+    import traceback
+
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return Path(exc.filename)
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = Path(frame.filename)
+        if path.parent.resolve() == directory.resolve():
+            return path
+    return None
 
 
 def generate_revision(
@@ -114,7 +144,9 @@ def generate_revision(
 
 
 def merge_heads(config: Config, message: str) -> Script | None:
-    """Alembic's merge command over every current head."""
-    from alembic import command
+    """Alembic's merge command over every current head, on the ScriptDirectory load_script
+    checked (command.merge would load the files again, unchecked)."""
+    from alembic.util import rev_id
 
-    return command.merge(config, revisions="heads", message=message)
+    script = load_script(config)
+    return script.generate_revision(rev_id(), message, refresh=True, head="heads", config=config)

@@ -123,7 +123,7 @@ class Output:
         if isinstance(event, StepStarted):
             return
         if isinstance(event, LedgerReconciled):
-            self.note(event.note)
+            self.ledger_reconciled(event.note, event.warnings)
         elif isinstance(event, LockWaiting):
             self.lock_waiting(event)
         elif isinstance(event, RunStarted):
@@ -284,9 +284,14 @@ class Output:
 
     # status
 
+    def ledger_reconciled(self, note: str | None, warnings: tuple[str, ...]) -> None:
+        for warning in warnings:
+            self.warning(warning)
+        if note:
+            self.note(note)
+
     def status(self, result: StatusResult, only_pending: bool = False) -> None:
-        if result.note:
-            self.note(result.note)
+        self.ledger_reconciled(result.note, result.warnings)
         rows = [row for row in result.rows if not only_pending or row.state == "Pending"]
         if not rows:
             self.result_line("No migrations." if not only_pending else "No pending migrations.")

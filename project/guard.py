@@ -17,33 +17,77 @@ if TYPE_CHECKING:
 
 # Statements that destroy data, judged from the SQL a migration renders, not from its source text.
 DESTRUCTIVE = re.compile(
-    r"^\s*(DROP\s+(TABLE|TYPE|SCHEMA|DATABASE)\b|TRUNCATE\b|ALTER\s+TABLE\s+.+?\s+DROP\b(?!\s+(DEFAULT|NOT\s+NULL|CONSTRAINT|INDEX|PRIMARY|FOREIGN|CHECK))"
-    r"|DELETE\s+FROM\s+[^;]+?(;|$)(?<!WHERE))",
+    r"\b(DROP\s+(TABLE|TYPE|SCHEMA|DATABASE)\b|TRUNCATE\b"
+    r"|ALTER\s+TABLE\s+.+?\s+DROP\b"
+    r"(?!\s+(DEFAULT|NOT\s+NULL|CONSTRAINT|INDEX|KEY|PRIMARY|FOREIGN|CHECK|IDENTITY|EXPRESSION)\b))",
     re.IGNORECASE | re.DOTALL,
+)
+DELETE = re.compile(r"\bDELETE\b", re.IGNORECASE)
+WHERE = re.compile(r"\bWHERE\b", re.IGNORECASE)
+# What a statement splitter must not look into: quoted text, comments, and PostgreSQL's
+# dollar-quoted bodies (whose statements a DO block runs, so they are judged too).
+TOKENS = re.compile(
+    r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|`[^`]*`|--[^\n]*|/\*.*?\*/|(\$\w*\$)(.*?)\1|;""", re.DOTALL
 )
 
 Confirm = Callable[[str], bool]
 """Asks the user a yes/no question; the CLI answers it from a terminal, from --force, or refuses."""
 
 
-def destructive(statement: str) -> bool:
-    """DROP TABLE/TYPE/SCHEMA, ALTER TABLE ... DROP [COLUMN], TRUNCATE, DELETE without WHERE."""
-    if re.match(r"^\s*DELETE\b", statement, re.IGNORECASE):
-        return re.search(r"\bWHERE\b", statement, re.IGNORECASE) is None
-    return DESTRUCTIVE.match(statement) is not None
+def destructive(sql: str, *, anywhere: bool = False) -> bool:
+    """Whether any statement in `sql` is DROP TABLE/TYPE/SCHEMA/DATABASE, ALTER TABLE ... DROP
+    [COLUMN], TRUNCATE or DELETE without WHERE (comments skipped). Inside dollar-quoted bodies
+    (functions, DO blocks) such a statement counts wherever it appears, even as quoted text."""
+    statements, bodies = _split(sql)
+    if any(destructive(body, anywhere=True) for body in bodies):
+        return True
+    return any(_destructive_statement(statement, anywhere) for statement in statements)
 
 
-def drops_data(step: Step, dialect: str, root: Path) -> bool:
-    """Whether a migration destroys data, from the statements it renders offline; one that
-    cannot be rendered offline counts as destructive (we cannot tell)."""
+def _destructive_statement(statement: str, anywhere: bool) -> bool:
+    delete = DELETE.search(statement) if anywhere else DELETE.match(statement)
+    if delete is not None and WHERE.search(statement, delete.end()) is None:
+        return True
+    found = DESTRUCTIVE.search(statement) if anywhere else DESTRUCTIVE.match(statement)
+    return found is not None
+
+
+def _split(sql: str) -> tuple[list[str], list[str]]:
+    """Statements with comments removed and quoted text kept whole, and the dollar-quoted bodies."""
+    statements: list[str] = []
+    bodies: list[str] = []
+    current: list[str] = []
+    position = 0
+    for token in TOKENS.finditer(sql):
+        current.append(sql[position : token.start()])
+        text = token.group()
+        if text == ";":
+            statements.append("".join(current))
+            current = []
+        elif text.startswith(("--", "/*")):
+            current.append(" ")
+        else:
+            current.append(text)
+            if token.group(1):
+                bodies.append(token.group(2))
+        position = token.end()
+    current.append(sql[position:])
+    statements.append("".join(current))
+    return [statement.strip() for statement in statements if statement.strip()], bodies
+
+
+def why_destructive(step: Step, dialect: str, root: Path) -> str | None:
+    """Why a migration counts as destroying data, judged from the statements it renders offline,
+    or None when it does not; one that cannot be rendered offline counts (we cannot tell). A
+    file that does not load at all is reported as such by the caller, not counted."""
     from project.core.pretend import render
-    from project.errors import ManageError
+    from project.errors import OperationFailed
 
     try:
         statements = render(dialect, step, root)
-    except ManageError:
-        return True
-    return any(destructive(statement) for statement in statements)
+    except OperationFailed:
+        return "no offline SQL to check"
+    return "drops or deletes data" if any(destructive(statement) for statement in statements) else None
 
 
 def refuse_if_prohibited(settings: Settings, action: str) -> None:

@@ -37,6 +37,7 @@ class StatusResult:
     rows: tuple[StatusRow, ...]
     problem: HistoryError | None = None
     note: str | None = None
+    warnings: tuple[str, ...] = ()
 
     def count(self, state: str) -> int:
         return sum(1 for row in self.rows if row.state == state)
@@ -72,7 +73,8 @@ def status(settings: Settings) -> StatusResult:
     reconciled = store.reconcile(graph, history)
     rows = status_rows(graph, history, reconciled)
     shown = database.parse_url(settings.database_url, settings.root).display
-    return StatusResult(shown, rows, problem, reconciled.note if known == history.version_heads else None)
+    note = reconciled.note if known == history.version_heads else None
+    return StatusResult(shown, rows, problem, note, reconciled.warnings)
 
 
 def rows_for(graph: RevisionGraph, state: State) -> tuple[StatusRow, ...]:

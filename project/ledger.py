@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,12 +21,76 @@ ENVIRONMENT_KEY = "environment"
 
 @dataclass(frozen=True)
 class LedgerRow:
+    """One ledger row; a value that cannot be read (the table edited by hand, say) is None,
+    and `unreadable` says which value it was, for a warning naming the row."""
+
     revision: str
     name: str
-    batch: int
-    applied_at: datetime
+    batch: int | None
+    applied_at: datetime | None
     duration_ms: float | None
     checksum: str | None
+    unreadable: tuple[str, ...] = ()
+
+    @property
+    def warning(self) -> str | None:
+        if not self.unreadable:
+            return None
+        return (
+            f"the ledger row of {self.name} ({self.revision}) has {', '.join(self.unreadable)}; "
+            "shown as unknown"
+        )
+
+
+def parse_row(values: tuple[object, ...]) -> LedgerRow:
+    """A ledger row from the driver's values (revision, name, batch, applied_at, duration_ms,
+    checksum), read leniently: SQLite keeps whatever was written into a column."""
+    revision, name, batch, applied_at, duration, checksum = values
+    unreadable: list[str] = []
+    batch_value = _as_int(batch)
+    if batch_value is None:
+        unreadable.append(f"batch {batch!r}, not a number")
+    applied = _as_datetime(applied_at)
+    if applied is None:
+        unreadable.append(f"applied_at {applied_at!r}, not a date and time")
+    duration_value = _as_float(duration)
+    if duration_value is None and duration is not None:
+        unreadable.append(f"duration_ms {duration!r}, not a number")
+    return LedgerRow(
+        str(revision),
+        str(name),
+        batch_value,
+        applied,
+        duration_value,
+        checksum if isinstance(checksum, str) else None,
+        tuple(unreadable),
+    )
+
+
+def _as_int(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _as_float(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _as_datetime(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -112,23 +177,16 @@ def ensure_version_table(connection: Connection) -> None:
 
 def read_ledger(connection: Connection) -> list[LedgerRow]:
     """Rows in the order they were applied; an empty list when the table does not exist yet."""
-    from sqlalchemy import select
+    from sqlalchemy import column, select, table
 
     if not has_table(connection, LEDGER_TABLE):
         return []
-    table = ledger_table()
-    rows = connection.execute(select(table).order_by(table.c.id)).mappings()
-    return [
-        LedgerRow(
-            revision=row["revision"],
-            name=row["name"],
-            batch=row["batch"],
-            applied_at=row["applied_at"],
-            duration_ms=row["duration_ms"],
-            checksum=row["checksum"],
-        )
-        for row in rows
-    ]
+    # Untyped columns: the driver's values go to parse_row as they are, so a value SQLAlchemy's
+    # DateTime could not convert becomes a warning instead of an exception.
+    names = ("revision", "name", "batch", "applied_at", "duration_ms", "checksum")
+    raw = table(LEDGER_TABLE, column("id"), *(column(name) for name in names))
+    query = select(*(raw.c[name] for name in names)).order_by(raw.c.id)
+    return [parse_row(tuple(row)) for row in connection.execute(query)]
 
 
 def read_version_heads(connection: Connection) -> tuple[str, ...]:
@@ -142,7 +200,7 @@ def read_version_heads(connection: Connection) -> tuple[str, ...]:
 
 
 def next_batch(rows: list[LedgerRow]) -> int:
-    return max((row.batch for row in rows), default=0) + 1
+    return max((row.batch for row in rows if row.batch is not None), default=0) + 1
 
 
 @dataclass(frozen=True)

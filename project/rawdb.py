@@ -7,10 +7,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import time
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from project.ledger import FAILURE_TABLE, LEDGER_TABLE, VERSION_TABLE, LedgerRow
+from project.ledger import FAILURE_TABLE, LEDGER_TABLE, VERSION_TABLE, LedgerRow, parse_row
 
 if TYPE_CHECKING:
     from project.core.url import DatabaseURL
@@ -103,10 +102,6 @@ def _existing_tables(cursor: Any, dialect: str) -> set[str]:
     return {row[0] for row in cursor.fetchall()}
 
 
-def _as_datetime(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
 def read_state(url: DatabaseURL) -> HistoryState | None:
     """Version heads, ledger rows and failed revisions, or None when the plain driver cannot be used.
 
@@ -134,10 +129,7 @@ def read_state(url: DatabaseURL) -> HistoryState | None:
             heads = tuple(row[0] for row in cursor.fetchall())
         if LEDGER_TABLE in tables:
             cursor.execute(f"SELECT {LEDGER_COLUMNS} FROM {LEDGER_TABLE} ORDER BY id")
-            rows = [
-                LedgerRow(rev, name, batch, _as_datetime(applied), duration, checksum)
-                for rev, name, batch, applied, duration, checksum in cursor.fetchall()
-            ]
+            rows = [parse_row(tuple(row)) for row in cursor.fetchall()]
         if FAILURE_TABLE in tables:
             cursor.execute(f"SELECT revision FROM {FAILURE_TABLE}")
             failed = frozenset(row[0] for row in cursor.fetchall())

@@ -15,8 +15,9 @@ from project.errors import ConfigError, HistoryError, OperationFailed
 from project.integrity import REVISION_VALUE
 
 if TYPE_CHECKING:
+    from project.core.graph import RevisionGraph as RevisionIndex
+    from project.core.graph import RevisionHeader
     from project.integrity import EditedMigration
-    from project.revision_index import RevisionHeader, RevisionIndex
     from project.schema_dump import DumpInfo
 
 SQUASHED_GLOB = "*-squashed-*.sql"
@@ -160,17 +161,29 @@ def verify_dump(plan: PrunePlan, dump: DumpInfo) -> None:
 
 
 def apply(plan: PrunePlan, original_checksum: str) -> None:
-    """New files first, deletions last: an interruption leaves the old history, not a broken one."""
+    """New files first, each written beside its place and renamed over it, deletions last: the
+    squash migration replaces the pruned revisions the moment it is in place (the graph ignores
+    their files), so an interruption at any point leaves a usable history."""
     for dialect, target in zip(plan.dialects, plan.written, strict=True):
         source = schema_dump.dump_path(plan.head.path.parent, dialect)
-        target.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
-    staged = plan.head.path.with_name(plan.head.path.name + ".squash")  # not *.py: Alembic skips it
-    staged.write_text(render_squash_migration(plan, original_checksum), encoding="utf-8")
-    for path in plan.deleted:
-        path.unlink(missing_ok=True)
-    os.replace(staged, plan.head.path)
-    for path in plan.obsolete:
-        path.unlink(missing_ok=True)
+        _replace(target, source.read_text(encoding="utf-8"))
+    _replace(plan.head.path, render_squash_migration(plan, original_checksum))
+    for path in (*plan.deleted, *plan.obsolete):
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise OperationFailed(
+                f"{plan.head.name} is now the squash migration, but {path.name} could not be "
+                f"deleted: {exc.strerror}",
+                hint="delete the remaining pruned files by hand; until then they are ignored",
+            ) from None
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write a temporary file beside `path` (not *.py: Alembic skips it), then rename it over."""
+    staged = path.with_name(path.name + ".squash")
+    staged.write_text(text, encoding="utf-8")
+    os.replace(staged, path)
 
 
 def render_squash_migration(plan: PrunePlan, original_checksum: str) -> str:

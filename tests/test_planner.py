@@ -148,5 +148,7 @@ def test_a_cycle_is_a_history_error_naming_the_revisions() -> None:
         "a": RevisionHeader("a", ("b",), (), Path("2026_01_01_000001_a.py")),
         "b": RevisionHeader("b", ("a",), (), Path("2026_01_01_000002_b.py")),
     }
-    with pytest.raises(HistoryError, match="cycle among 2026_01_01_000001_a, 2026_01_01_000002_b"):
+    with pytest.raises(
+        HistoryError, match=r"cycle: 2026_01_01_000001_a \(a\) -> 2026_01_01_000002_b \(b\) -> "
+    ):
         _topological(revisions)

@@ -355,3 +355,61 @@ def test_the_index_reads_a_squash_header_without_executing_it(tmp_path: Path) ->
         "c": "ssss",
         "d": "ssss",
     }
+
+
+# Run the real manage.py and SIGKILL it as it is about to delete the second pruned file: Python's
+# audit hook for os.remove fires before the deletion, so the first file is gone and the second not.
+KILLED_WHILE_DELETING = """
+import os, signal, sys
+
+removed = []
+
+
+def hook(event, args):
+    if event == "os.remove" and str(args[0]).endswith(".py"):
+        removed.append(args[0])
+        if len(removed) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+sys.addaudithook(hook)
+sys.argv = ["manage.py", *sys.argv[1:]]
+from project.cli import main
+
+main()
+"""
+
+
+def test_a_prune_killed_while_deleting_leaves_a_usable_history(
+    sqlite_project: Project, tmp_path: Path
+) -> None:
+    project = sqlite_project
+    example_app(project)
+    assert project.run("migrate").exit_code == 0
+
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_WHILE_DELETING, "migrate:dump", "--prune", "--force"],
+        cwd=project.root,
+        env={**os.environ, "DATABASE_URL": project.url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert killed.returncode == -9, killed.stderr
+    left = [path.name for path in project.migration_files()]
+    assert len(left) == 2 and HEAD_FILE in left  # one pruned file was still there
+    assert "replaces" in (project.migrations / HEAD_FILE).read_text()  # the squash was written first
+    assert not list(project.migrations.glob("*.squash"))
+    status = project.run("migrate:status")
+    assert status.exit_code == 0, status.output
+    assert "Ran, squashes 2" in status.stdout
+    assert project.run("migrate").stdout.strip() == "Nothing to migrate."
+    empty = project.run("migrate", url=f"sqlite:///{tmp_path / 'new.sqlite3'}")
+    assert empty.exit_code == 0, empty.output
+    (leftover,) = set(left) - {HEAD_FILE}
+    blocked = project.run("make:migration", "--empty", "after_prune")  # Alembic would see two heads
+    assert blocked.exit_code == 6, blocked.output
+    assert f"{leftover} was pruned into {HEAD_FILE.removesuffix('.py')} but not deleted" in blocked.stderr
+    (project.migrations / leftover).unlink()
+    assert project.run("make:migration", "--empty", "after_prune").exit_code == 0

@@ -62,9 +62,11 @@ class LockWaiting:
 
 @dataclass(frozen=True)
 class LedgerReconciled:
-    """The ledger disagreed with alembic_version and was corrected; one line for the user."""
+    """The ledger disagreed with alembic_version and was corrected (one line for the user), or
+    some of its rows hold values that cannot be read (a warning naming each)."""
 
-    note: str
+    note: str | None
+    warnings: tuple[str, ...] = ()
 
 
 Event = Union[StepStarted, StepDone, RunStarted, DumpLoaded, LockWaiting, LedgerReconciled, "Dropped"]

@@ -108,25 +108,29 @@ def load_module(path: Path, root: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except SyntaxError as exc:
-        raise ConfigError(
-            f"cannot load migration {_relative(path, root)}, line {exc.lineno}: {exc.msg}"
-        ) from exc
     except (Exception, SystemExit) as exc:
-        line = next(
-            (
-                frame.lineno
-                for frame in reversed(traceback.extract_tb(exc.__traceback__))
-                if frame.filename == str(path)
-            ),
-            None,
-        )
-        where = f", line {line}" if line else ""
-        raise ConfigError(
-            f"cannot load migration {_relative(path, root)}{where}: {type(exc).__name__}: {exc}",
-            hint="migration files are executed when they are loaded; fix the error at module level",
-        ) from exc
+        raise load_error(path, root, exc) from exc
     return module
+
+
+def load_error(path: Path, root: Path, exc: BaseException) -> ConfigError:
+    """The one message for a migration file that fails while it is executed (by us or by
+    Alembic's ScriptDirectory): the file, the line, the error."""
+    if isinstance(exc, SyntaxError):
+        return ConfigError(f"cannot load migration {_relative(path, root)}, line {exc.lineno}: {exc.msg}")
+    line = next(
+        (
+            frame.lineno
+            for frame in reversed(traceback.extract_tb(exc.__traceback__))
+            if Path(frame.filename) == path
+        ),
+        None,
+    )
+    where = f", line {line}" if line else ""
+    return ConfigError(
+        f"cannot load migration {_relative(path, root)}{where}: {type(exc).__name__}: {exc}",
+        hint="migration files are executed when they are loaded; fix the error at module level",
+    )
 
 
 def _by_execution(path: Path, root: Path) -> RevisionHeader:
@@ -167,12 +171,18 @@ def read_headers(directory: Path, root: Path) -> list[RevisionHeader]:
             hint="check its permissions",
         ) from None
     for path in paths:
-        if not path.is_file() or not REVISION_FILE.match(path.name):
+        if not REVISION_FILE.match(path.name):
             continue
         try:
+            if not path.is_file():  # Path.is_file answers False when it may not look (EACCES)
+                path.stat()
+                continue
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
-            raise ConfigError(f"cannot read migration {_relative(path, root)}: {exc.strerror}") from None
+            raise ConfigError(
+                f"cannot read migration {_relative(path, root)}: {exc.strerror}",
+                hint="check the permissions of the file and of the migrations directory",
+            ) from None
         headers.append(_from_header(path, text) or _by_execution(path, root))
     return headers
 
@@ -187,6 +197,7 @@ class RevisionGraph:
 
     revisions: dict[str, RevisionHeader]
     order: tuple[str, ...]
+    leftovers: tuple[RevisionHeader, ...] = ()  # pruned files an interrupted prune did not delete
 
     @classmethod
     def load(cls, directory: Path, root: Path) -> RevisionGraph:
@@ -205,6 +216,10 @@ class RevisionGraph:
                     hint="give one of them a new revision id (and fix the down_revision that names it)",
                 )
             revisions[header.revision] = header
+        # Files of revisions a squash migration replaces are left over from a prune that was
+        # interrupted before it deleted them all: their revisions are history, as once deleted.
+        replaced = {pruned for header in revisions.values() for pruned in header.replaces}
+        leftovers = tuple(revisions.pop(pruned) for pruned in sorted(replaced & revisions.keys()))
         for header in revisions.values():
             for parent in header.down_revisions:
                 if parent not in revisions:
@@ -212,7 +227,13 @@ class RevisionGraph:
                         f"migration {header.name} revises {parent}, which has no migration file",
                         hint="restore the missing file, or fix the down_revision of the newer one",
                     )
-        return cls(revisions, _topological(revisions))
+        return cls(revisions, _topological(revisions), leftovers)
+
+    def load_all(self, root: Path) -> None:
+        """Execute every file as Alembic does: the headers alone miss a file that fails at module
+        level (migrate:check, the gate before a deploy, must not)."""
+        for header in self.ordered():
+            load_module(header.path, root)
 
     @functools.cached_property
     def replaced_by(self) -> dict[str, RevisionHeader]:
@@ -336,9 +357,26 @@ def _topological(revisions: dict[str, RevisionHeader]) -> tuple[str, ...]:
             if waiting[child] == 0:
                 heapq.heappush(ready, (revisions[child].path.name, child))
     if len(order) != len(revisions):
-        cycle = sorted(revisions[rev].name for rev, count in waiting.items() if count)
+        cycle = _cycle(revisions, parents, {rev for rev, count in waiting.items() if count})
+        shown = " -> ".join(f"{revisions[rev].name} ({rev})" for rev in [*cycle, cycle[0]])
         raise HistoryError(
-            f"the revision graph has a cycle among {', '.join(cycle)}",
-            hint="a migration's down_revision (or depends_on) must name an older migration",
+            f"the revision graph has a cycle: {shown}",
+            hint="each of these revises the next; a migration's down_revision (or depends_on) "
+            "must name an older migration",
         )
     return tuple(order)
+
+
+def _cycle(revisions: dict[str, RevisionHeader], parents: dict[str, set[str]], stuck: set[str]) -> list[str]:
+    """One cycle among the revisions a topological sort could not place (the others only
+    descend from it): every stuck revision has a stuck parent, so following them must loop."""
+    path: list[str] = []
+    seen: dict[str, int] = {}
+    revision = min(stuck, key=lambda rev: revisions[rev].path.name)
+    while revision not in seen:
+        seen[revision] = len(path)
+        path.append(revision)
+        revision = min((p for p in parents[revision] if p in stuck), key=lambda rev: revisions[rev].path.name)
+    cycle = path[seen[revision] :]
+    start = cycle.index(min(cycle, key=lambda rev: revisions[rev].path.name))
+    return cycle[start:] + cycle[:start]

@@ -55,8 +55,8 @@ def read_state(
     if problem is not None and strict:
         raise problem
     reconciled = store.reconcile(graph, history)
-    if reconciled.note is not None:
-        on_progress(LedgerReconciled(reconciled.note))
+    if reconciled.note is not None or reconciled.warnings:
+        on_progress(LedgerReconciled(reconciled.note, reconciled.warnings))
         if repair and reconciled.stale:
             with session.connection.begin():
                 store.forget_stale(session.connection, reconciled)

@@ -54,6 +54,11 @@ class Reconciled:
             parts.append(f"{len(self.unrecorded)} applied migration(s) have no ledger row (batch unknown)")
         return "; ".join(parts) or None
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Ledger rows holding values that cannot be read; the command goes on without them."""
+        return tuple(row.warning for row in self.rows if row.warning is not None)
+
     def as_applied(self, version_heads: tuple[str, ...]) -> Applied:
         batches: dict[str, int | None] = {revision: None for revision in self.unrecorded}
         batches.update({row.revision: row.batch for row in self.rows})
@@ -88,7 +93,7 @@ def reconcile(graph: RevisionGraph, history: History) -> Reconciled:
 
 
 def next_batch(rows: tuple[ledger.LedgerRow, ...]) -> int:
-    return max((row.batch for row in rows), default=0) + 1
+    return ledger.next_batch(list(rows))
 
 
 def forget_stale(connection: Connection, reconciled: Reconciled) -> None:

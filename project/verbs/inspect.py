@@ -37,6 +37,7 @@ def check(settings: Settings) -> CheckResult:
     from project.verbs.make import autogenerate
 
     graph = preflight.load_graph(settings)
+    graph.load_all(settings.root)
     with session.reading(settings) as current:
         state = preflight.read_state(current, graph, strict=False)
         rows_by_state = history.rows_for(graph, state)

@@ -54,7 +54,7 @@ def make_migration(
     from project.naming import migration_message
 
     message = migration_message(name) if name is not None else "auto"
-    settings.migrations_dir.mkdir(parents=True, exist_ok=True)
+    bridge.ensure_migrations_dir(settings)
     if merge:
         return _merge(settings, name)
     if empty:

@@ -116,13 +116,13 @@ def _execute(
 
 def _consent_to_drops(current: Session, plan: planner.Plan, confirm: Confirm) -> None:
     """Destruction is judged from what the migrations would run, rendered offline."""
-    dropping = [
-        step.name for step in plan.steps if guard.drops_data(step, current.backend, current.settings.root)
-    ]
+    judged = (
+        (step.name, guard.why_destructive(step, current.backend, current.settings.root))
+        for step in plan.steps
+    )
+    dropping = [f"{name}: {why}" for name, why in judged if why is not None]
     if dropping:
-        preflight.consent(
-            current, f"run migrations that drop tables or columns ({', '.join(dropping)})", confirm
-        )
+        preflight.consent(current, f"run migrations that may destroy data ({'; '.join(dropping)})", confirm)
 
 
 def _load_dump(current: Session, graph: RevisionGraph, on_progress: ProgressCallback) -> bool:

@@ -51,12 +51,33 @@ def run_rollback(
     if not plan.steps:
         return RunResult(current.shown_url, None, ())
     if confirm is not None and not fake:
-        count = len(plan.steps)
-        preflight.consent(current, f"roll back {count} migration{'s' if count > 1 else ''}", confirm)
+        _consent_to_rollback(current, plan, state.reconciled.unrecorded, confirm)
     interrupts.defer()
     on_progress(RunStarted(current.shown_url, plan.batch, len(plan.steps), False, fake=fake))
     outcome = _execute(current, graph, plan, executor.RunOptions(None, fake=fake), on_progress)
     return RunResult(current.shown_url, plan.batch, outcome.done, outcome.failed, fake=fake)
+
+
+def _consent_to_rollback(
+    current: Session, plan: planner.Plan, unrecorded: tuple[str, ...], confirm: Confirm
+) -> None:
+    """Production asks before any rollback; anywhere, undoing migrations manage.py did not apply
+    (taken over from plain Alembic: no ledger row, batch unknown) asks too, as nobody chose them
+    as a batch."""
+    count = len(plan.steps)
+    action = f"roll back {count} migration{'s' if count > 1 else ''}"
+    foreign = [step.name for step in plan.steps if step.revision in unrecorded]
+    if foreign:
+        which = "that" if len(foreign) == count else f"including {len(foreign)} that"
+        action += f" {which} manage.py did not apply (batch unknown: {', '.join(foreign)})"
+    if preflight.guarded(current):
+        preflight.consent(current, action, confirm)
+    elif foreign:
+        guard.require_confirmation(
+            f"{action}: are you sure?",
+            confirm,
+            f"refused to {action} without confirmation; the database was not touched",
+        )
 
 
 def refresh(

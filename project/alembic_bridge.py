@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import Script, ScriptDirectory
 
+    from project.alembic_env.request import EnvRequest
     from project.settings import Settings
 
 # Alembic is imported by the functions that use it: `migrate` with nothing to do never needs it.
@@ -25,9 +26,12 @@ SCRIPT_LOCATION = Path(__file__).parent / "alembic_env"
 FILE_TEMPLATE = "%%(year)d_%%(month).2d_%%(day).2d_%%(hour).2d%%(minute).2d%%(second).2d_%%(slug)s"
 
 
-def make_config(settings: Settings, **attributes: Any) -> Config:
-    """The same environment plain `alembic` gets from [tool.alembic], built in memory."""
+def make_config(settings: Settings, request: EnvRequest | None = None) -> Config:
+    """The same environment plain `alembic` gets from [tool.alembic], built in memory; env.py
+    reads `request` (one object under one key) instead of loose attributes."""
     from alembic.config import Config
+
+    from project.alembic_env.request import REQUEST_KEY, EnvRequest
 
     # Alembic's own chatter ("Generating ... done") is replaced by our output.
     config = Config(stdout=io.StringIO(), cmd_opts=Namespace(quiet=True, x=None))
@@ -38,7 +42,7 @@ def make_config(settings: Settings, **attributes: Any) -> Config:
     config.set_main_option("truncate_slug_length", str(MAX_MESSAGE_LENGTH))
     # Like alembic.ini's `prepend_sys_path = .`: migrations may import the user's model modules.
     config.set_main_option("prepend_sys_path", str(settings.root))
-    config.attributes.update(settings=settings, **attributes)
+    config.attributes[REQUEST_KEY] = request or EnvRequest(settings)
     return config
 
 
@@ -58,9 +62,10 @@ def load_script(config: Config) -> ScriptDirectory:
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
+    from project.alembic_env.request import REQUEST_KEY
     from project.core.graph import RevisionGraph, load_error
 
-    settings = config.attributes["settings"]
+    settings = config.attributes[REQUEST_KEY].settings
     if not settings.migrations_dir.is_dir():
         raise ConfigError(
             f"migrations directory {settings.migrations_dir} does not exist",

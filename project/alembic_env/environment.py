@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from project import compat, database, discovery, guard, ledger
+from project.alembic_env.request import REQUEST_KEY, EnvRequest
 from project.errors import ConfigError, ManageError, Refused
 from project.recorder import Recorder
 from project.settings import Settings, find_project_root, resolve_settings
@@ -102,12 +103,13 @@ def _guard_downgrades(context: Any, settings: Settings) -> None:
 
 def run(context: Any) -> None:
     attributes = context.config.attributes
-    settings: Settings | None = attributes.get("settings")
-    if settings is not None:
-        _run(context, settings, plain=False)
+    request: EnvRequest | None = attributes.get(REQUEST_KEY)
+    if request is not None:
+        _run(context, request, plain=False)
         return
     with _plain_alembic_errors():
-        _run(context, _plain_alembic_settings(context.config), plain=True)
+        settings = _plain_alembic_settings(context.config)
+        _run(context, EnvRequest.from_tool(settings, attributes), plain=True)
 
 
 # Plain `alembic` commands that run env.py without comparing models: no model import for them.
@@ -136,17 +138,17 @@ def _connection(given: Any, stack: ExitStack) -> Any:
     )
 
 
-def _run(context: Any, settings: Settings, plain: bool) -> None:
+def _run(context: Any, request: EnvRequest, plain: bool) -> None:
     config = context.config
-    attributes = config.attributes
-    recorder: Recorder = attributes.get("recorder") or Recorder()
+    settings = request.settings
+    recorder = Recorder()
     if plain:
         _check_version_locations(context, settings)
 
     with ExitStack() as stack:
-        connection = _connection(attributes.get("connection"), stack)
+        connection = _connection(request.connection, stack)
         # manage.py hands over its discovered models; tools built on Alembic may pass their own.
-        metadata = attributes.get("metadata") or attributes.get("target_metadata")
+        metadata = list(request.metadata) if request.metadata is not None else None
         target: dict[str, Any] = {"connection": connection}
         if connection is None and context.is_offline_mode():
             # SQL only (migrate:sql, `alembic upgrade --sql`): the URL names the dialect.
@@ -193,8 +195,8 @@ def _run(context: Any, settings: Settings, plain: bool) -> None:
             render_item=render_item_hook(),
             process_revision_directives=directives_hook(
                 metadata or [],
-                attributes.get("autogen_request") or AutogenRequest(),
-                attributes.get("autogen_outcome") or AutogenOutcome(),
+                request.autogen_request or AutogenRequest(),
+                request.autogen_outcome or AutogenOutcome(),
             ),
         )
         if plain and connection is not None:

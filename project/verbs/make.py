@@ -125,13 +125,10 @@ def autogenerate(
             f"{count} migration{'s are' if count > 1 else ' is'} pending; run migrate first",
             hint="make:migration compares the models with a database that is fully migrated",
         )
-    config = bridge.make_config(
-        current.settings,
-        connection=current.connection,
-        metadata=list(models.metadata),
-        autogen_request=request,
-        autogen_outcome=outcome,
-    )
+    from project.alembic_env.request import EnvRequest
+
+    handoff = EnvRequest(current.settings, current.connection, tuple(models.metadata), request, outcome)
+    config = bridge.make_config(current.settings, handoff)
     script = bridge.load_script(config)
     from project import collector
 

@@ -244,7 +244,7 @@ class Output:
         self.say_line(self._step_parts(name, took, label, style), flush=True)
 
     def _step_parts(
-        self, name: str, took: str | None, label: str, style: str, fit: bool = False
+        self, name: str, took: str | None, label: str, style: str, *, fit: bool = False
     ) -> list[tuple[str, str | None]]:
         """`  name ..... 12 ms DONE`, the label ending at the same column on every line."""
         timing = f"{took} " if took else ""

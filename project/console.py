@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
@@ -16,13 +17,37 @@ from rich.style import Style
 from rich.text import Text
 from rich.theme import Theme
 
+from project.formatting import (
+    aligned,
+    check_document,
+    duration,
+    failure_report,
+    indented,
+    status_cells,
+    status_document,
+    status_summary,
+)
+from project.formatting import extra_objects as _extra_objects
+from project.formatting import plural as _plural
+from project.formatting import shown as _shown
+from project.ticker import Ticker
+
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from project.core.events import Event, FailedStep, LockWaiting, RunResult, RunStarted, StepDone
+    from project.core.events import (
+        Event,
+        FailedStep,
+        LockWaiting,
+        RunResult,
+        RunStarted,
+        StepDone,
+        StepStarted,
+    )
     from project.errors import ManageError
-    from project.history import StatusResult, StatusRow
+    from project.history import StatusResult
     from project.integrity import EditedMigration
+    from project.schema_dump import DumpInfo
     from project.squash import Pruned, PrunePlan
     from project.verbs.inspect import CheckResult, HistoryEntry, SqlResult
     from project.verbs.maintain import Accepted, Resolved
@@ -62,6 +87,19 @@ class Output:
         self.out = Console(theme=THEME, highlight=False, width=width)
         self._styles: dict[str, Style] = {}
         self.err = Console(theme=THEME, highlight=False, stderr=True, width=width)
+        self._ticker: Ticker | None = None
+        self._running: str | None = None  # the revision whose start line is showing
+        self._fake = False
+
+    @functools.cached_property
+    def live(self) -> bool:
+        """Redraw the running migration's line only on a real terminal in colour: a pipe, a log
+        file or NO_COLOR gets a start line and a result line, nothing rewritten in place."""
+        try:
+            terminal = self.out.file.isatty()
+        except (AttributeError, ValueError):
+            terminal = False
+        return terminal and not self.quiet and not self.out.no_color and not self.out.is_dumb_terminal
 
     @functools.cached_property
     def width(self) -> int:
@@ -72,9 +110,10 @@ class Output:
         if not self.quiet:
             self.out.print(text, style=style)
 
-    def say_line(self, parts: Iterable[tuple[str, str | None]]) -> None:
+    def say_line(self, parts: Iterable[tuple[str, str | None]], end: str = "\n", flush: bool = False) -> None:
         """One line of (text, theme style) parts, written without rich's layout pass (~0.3 ms a
-        line): per-migration lines and long status tables have nothing to wrap or measure."""
+        line): per-migration lines and long status tables have nothing to wrap or measure.
+        `flush`: a pipe or log shows it now (a migration's line), not when the buffer fills."""
         if self.quiet:
             return
         system = COLOR_SYSTEMS.get(self.out.color_system or "")
@@ -82,7 +121,9 @@ class Output:
             text if name is None or system is None else self._style(name).render(text, color_system=system)
             for text, name in parts
         ]
-        self.out.file.write("".join(rendered) + "\n")
+        self.out.file.write("".join(rendered) + end)
+        if flush or end != "\n":
+            self.out.file.flush()
 
     def _style(self, name: str) -> Style:
         style = self._styles.get(name)
@@ -90,19 +131,6 @@ class Output:
             style = self.out.get_style(name)
             self._styles[name] = style = style.without_color if self.out.no_color else style
         return style
-
-    def _aligned(self, rows: list[list[tuple[str, str | None]]]) -> None:
-        """Columns padded to their widest cell, three spaces apart: a table with a thousand rows
-        in milliseconds, where rich's Table layout takes a second."""
-        widths = [max(cell_len(text) for text, _ in column) for column in zip(*rows, strict=True)]
-        for cells in rows:
-            filled = [index for index, (text, _) in enumerate(cells) if text]
-            parts: list[tuple[str, str | None]] = []
-            for index, (text, style) in enumerate(cells[: filled[-1] + 1] if filled else []):
-                if index:
-                    parts.append((" " * (widths[index - 1] - cell_len(cells[index - 1][0]) + 3), None))
-                parts.append((text, style))
-            self.say_line(parts)
 
     def result_line(self, text: str) -> None:
         """Printed even with --quiet: the one line that says what happened."""
@@ -112,26 +140,35 @@ class Output:
 
     def progress(self, event: Event) -> None:
         from project.core.events import (
+            Dropping,
             DumpLoaded,
             LedgerReconciled,
             LockWaiting,
+            PhaseDone,
             RunStarted,
             StepDone,
             StepStarted,
         )
 
         if isinstance(event, StepStarted):
-            return
-        if isinstance(event, LedgerReconciled):
+            self.step_started(event)
+        elif isinstance(event, LedgerReconciled):
             self.ledger_reconciled(event.note, event.warnings)
         elif isinstance(event, LockWaiting):
             self.lock_waiting(event)
         elif isinstance(event, RunStarted):
             self.run_started(event)
         elif isinstance(event, DumpLoaded):
-            self.say(Text(f"  Loaded schema dump {event.path.name} ({event.statements} statements)"))
+            where = f"into {event.database} ({event.statements} statements)"
+            self.say(Text(f"  Loaded schema dump {event.path.name} {where}"))
         elif isinstance(event, StepDone):
             self.step_done(event)
+        elif isinstance(event, Dropping):
+            self.say(Text(f"  Dropping everything the project owns on {event.database}"))
+        elif isinstance(event, PhaseDone):
+            self.run_finished(event.result, verb="rolled back", nothing=None)
+            if not event.result.nothing_to_do:
+                self.say("")
         else:
             self.dropped(event)
 
@@ -144,43 +181,83 @@ class Output:
             )
 
     def run_started(self, event: RunStarted) -> None:
+        self._fake = event.fake
         if event.pretend:
             action = "Pretending to run"
         elif event.fake:
             count = _plural(event.count, "migration")
             what = "as applied" if event.upgrade else "as rolled back"
-            self.say(Text(f"  Recording {count} {what} on {event.database} (not run)"))
-            self.say("")
+            self.say(Text(f"  Recording {count} {what} on {event.database} (not run)\n"))
             return
         elif event.upgrade:
             action = "Running"
         else:
             action = "Rolling back"
         batch = f" (batch {event.batch})" if event.batch is not None else ""
-        self.say(Text(f"  {action} migrations on {event.database}{batch}"))
-        self.say("")
+        self.say(Text(f"  {action} migrations on {event.database}{batch}\n"))
 
     def step_done(self, event: StepDone) -> None:
         if event.sql is not None:
             self.say(Text(f"  {event.name}", style="bold"))
             for statement in event.sql or ("-- no statements",):
-                indented = "\n".join(f"    {line}" for line in statement.splitlines())
-                self.say(Text(indented, style="muted"))
+                self.say(Text(indented(statement, "    "), style="muted"))
             return
-        self._step_line(event.name, event.duration_ms, "DONE", "done")
+        if self._fake:  # nothing ran, so there is no time to show
+            self._step_line(event.name, None, "FAKED", "pending")
+        else:
+            self._step_line(event.name, duration(event.duration_ms), "DONE", "done")
 
-    def _step_line(self, name: str, duration_ms: float, label: str, style: str) -> None:
-        took = f"{duration_ms:.1f} ms"
-        dots = max(3, self.width - len(name) - len(took) - len(label) - 6)
-        self.say_line(
-            [
-                ("  " + name, None),
-                (" " + "." * dots + " ", "muted"),
-                (took, "muted"),
-                (" ", None),
-                (label, style),
-            ]
-        )
+    def step_started(self, event: StepStarted) -> None:
+        """Laravel's task line: the name as soon as the migration starts, with its elapsed time
+        redrawn on a terminal, so a long migration never looks like the previous one."""
+        if self.quiet or self._fake or self._running == event.revision:
+            return  # a migration retried in a transaction of its own keeps its line
+        self._end_live()
+        self._running = event.revision
+        if not self.live:
+            self.say_line(self._step_parts(event.name, None, "RUNNING", "muted"), flush=True)
+            return
+        started = perf_counter()
+
+        def draw() -> None:
+            took = duration((perf_counter() - started) * 1000)
+            self.say_line(
+                [("\r", None), *self._step_parts(event.name, took, "RUNNING", "pending", fit=True)],
+                end="\x1b[K",
+            )
+
+        self._ticker = Ticker(draw)
+
+    def _end_live(self, *, keep: bool = False) -> None:
+        """Stop redrawing the running line: erase it for its result line, or keep it (an error)."""
+        if self._ticker is None:
+            return
+        self._ticker.stop()
+        self._ticker = None
+        self.out.file.write("\n" if keep else "\r\x1b[K")
+        self.out.file.flush()
+
+    def _step_line(self, name: str, took: str | None, label: str, style: str) -> None:
+        """A migration's result line, in place of its start line on a terminal."""
+        self._end_live()
+        self._running = None
+        self.say_line(self._step_parts(name, took, label, style), flush=True)
+
+    def _step_parts(
+        self, name: str, took: str | None, label: str, style: str, *, fit: bool = False
+    ) -> list[tuple[str, str | None]]:
+        """`  name ..... 12 ms DONE`, the label ending at the same column on every line."""
+        timing = f"{took} " if took else ""
+        if fit and len(name) + len(timing) + len(label) + 6 >= self.out.width:
+            # A redrawn line must fit the terminal's width: \r only goes back one screen row.
+            name = name[: max(1, self.out.width - len(timing) - len(label) - 8)] + "…"
+        dots = max(3, self.width - len(name) - len(timing) - len(label) - 5)
+        return [
+            ("  " + name, None),
+            (" " + "." * dots + " ", "muted"),
+            (timing, "muted"),
+            (label, style),
+        ]
 
     def edited(self, edited: Iterable[EditedMigration]) -> None:
         """Applied migrations changed since they ran: a warning each, with the way to accept them."""
@@ -194,76 +271,30 @@ class Output:
                 soft_wrap=True,
             )
 
-    def run_finished(self, result: RunResult, verb: str, nothing: str) -> None:
+    def run_finished(self, result: RunResult, verb: str, nothing: str | None) -> None:
+        """The summary; `nothing` is what to say when there was nothing to do (None: say nothing)."""
+        self._end_live(keep=True)
         self.edited(result.edited)
         if result.nothing_to_do:
-            self.result_line(nothing)
+            if nothing is not None:
+                self.result_line(nothing)
             return
         if result.pretend:
             return
         if result.failed is not None:
             self.failure(result.failed, applied=len(result.steps), verb=verb)
             return
-        count = len(result.steps)
-        total = sum(step.duration_ms for step in result.steps)
+        count = _plural(len(result.steps), "migration")
+        took = "" if result.fake else f" in {duration(sum(step.duration_ms for step in result.steps))}"
         self.say("")
-        self.result_line(f"  {_plural(count, 'migration')} {verb} in {total:.0f} ms.")
+        self.result_line(f"  {count} {verb}{took}.")
 
     def failure(self, failed: FailedStep, applied: int, verb: str) -> None:
-        where = ", ".join(failed.at_names) if failed.at_names else "no migration (empty history)"
-        if failed.commit_failed:
-            self.say("")
-            self.err.print(Text(f"error: the COMMIT failed: {failed.error}", style="error"), soft_wrap=True)
-            self.err.print(
-                Text(
-                    f"The whole transaction was rolled back: none of {', '.join(failed.rolled_back)} was "
-                    f"applied, whatever the lines above say. The database is at {where}."
-                ),
-                soft_wrap=True,
-            )
-            if failed.hint:
-                self.err.print(Text(f"hint: {failed.hint}", style="hint"), soft_wrap=True)
-            return
-        self._step_line(failed.name, failed.duration_ms, "FAIL", "fail")
+        if not failed.commit_failed:
+            self._step_line(failed.name, duration(failed.duration_ms), "FAIL", "fail")
         self.say("")
-        self.err.print(Text(f"error: {failed.name} failed: {failed.error}", style="error"))
-        if failed.outside_transaction:
-            self.err.print(
-                Text(
-                    f"{failed.name} ran outside a transaction, so what it did before the error stays; "
-                    f"it is recorded as failed and migrate refuses to run until you inspect the database, "
-                    f"undo or finish its work, and run `python manage.py migrate:resolve {failed.revision}`. "
-                    f"The database is at {where}."
-                ),
-                soft_wrap=True,
-            )
-            if failed.statements:
-                self.err.print(Text("These statements ran before the error and may have taken effect:"))
-                for statement in failed.statements:
-                    self.err.print(Text(_indented(statement, "  ")), soft_wrap=True)
-        elif failed.transactional:
-            self.err.print(
-                Text(
-                    f"{failed.name} was rolled back; {_plural(applied, 'migration')} {verb} "
-                    f"before it. The database is at {where}."
-                )
-            )
-        else:
-            self.err.print(
-                Text(
-                    f"{failed.name} failed on a database that commits DDL immediately, so nothing "
-                    f"was rolled back. The version table is at {where}."
-                )
-            )
-            if failed.statements:
-                self.err.print(Text("These statements ran before the error and may have taken effect:"))
-                for statement in failed.statements:
-                    self.err.print(Text(_indented(statement, "  ")), soft_wrap=True)
-            else:
-                self.err.print(Text("No statement of it ran before the error."))
-            self.err.print(Text("Check the database before migrating again.", style="error"))
-        if failed.hint:
-            self.err.print(Text(f"hint: {failed.hint}", style="hint"), soft_wrap=True)
+        for text, style in failure_report(failed, applied, verb):
+            self.err.print(Text(text, style=style or ""), soft_wrap=True)
 
     def dropped(self, dropped: Dropped) -> None:
         parts = [_plural(dropped.tables, "table")]
@@ -292,57 +323,25 @@ class Output:
 
     def status(self, result: StatusResult, only_pending: bool = False) -> None:
         self.ledger_reconciled(result.note, result.warnings)
+        self.say(Text(f"Migrations on {result.database}\n"))
         rows = [row for row in result.rows if not only_pending or row.state == "Pending"]
         if not rows:
             self.result_line("No migrations." if not only_pending else "No pending migrations.")
             return
         header = ["Migration", "Status", "Batch", "Applied at", "Took"]
         header += ["Revision"] if self.verbose else []
-        body: list[list[tuple[str, str | None]]] = []
-        for row in rows:
-            cells = [
-                (row.name, None),
-                (row.state + _status_notes(row), STATE_STYLES.get(row.state)),
-                (str(row.batch) if row.batch is not None else "", None),
-                (row.applied_at.strftime("%Y-%m-%d %H:%M:%S") if row.applied_at else "", None),
-                (f"{row.duration_ms:.0f} ms" if row.duration_ms is not None else "", None),
-            ]
-            body.append(cells + ([(row.revision, None)] if self.verbose else []))
-        self._aligned([[(title, "bold") for title in header], *body])
-        parts = [f"{result.count('Ran')} ran", f"{result.count('Pending')} pending"]
-        for state in ("Failed", "Missing"):
-            if result.count(state):
-                parts.append(f"{result.count(state)} {state.lower()}")
-        edited = sum(1 for row in result.rows if row.edited)
-        if edited:
-            parts.append(
-                f"{edited} edited since it ran" if edited == 1 else f"{edited} edited since they ran"
-            )
-        squashed = sum(len(row.replaces) for row in result.rows)
-        if squashed:
-            parts.append(f"{_plural(squashed, 'pruned migration')} squashed")
-        self.result_line(", ".join(parts) + ".")
+        body = [status_cells(row, STATE_STYLES, self.verbose) for row in rows]
+        for line in aligned([[(title, "bold") for title in header], *body], cell_len):
+            self.say_line(line)
+        self.result_line(status_summary(result))
 
     def status_json(self, result: StatusResult) -> None:
-        migrations = [
-            {
-                "name": row.name,
-                "revision": row.revision,
-                "status": row.state.lower(),
-                "batch": row.batch,
-                "applied_at": row.applied_at.isoformat() if row.applied_at else None,
-                "duration_ms": row.duration_ms,
-                "edited": row.edited,
-                "replaces": list(row.replaces),
-            }
-            for row in result.rows
-        ]
-        counts = {state.lower(): result.count(state) for state in ("Ran", "Pending", "Failed", "Missing")}
-        self._json({"database": result.database, "migrations": migrations, "counts": counts})
+        self._json(status_document(result))
 
     # migrate:check
 
     def check(self, result: CheckResult) -> None:
+        self.say(Text(f"Checking {result.database}\n"))
         if result.ok:
             self.result_line("All checks passed.")
             return
@@ -350,24 +349,14 @@ class Output:
             self.err.print(Text(f"error: {problem.message}", style="error"), soft_wrap=True)
             for detail in problem.details:
                 self.err.print(Text(f"  {detail}"), soft_wrap=True)
-        if not result.drift_checked:
-            reason = result.drift_skipped or "that needs a database at head"
-            self.err.print(Text(f"Models were not compared: {reason}.", style="muted"), soft_wrap=True)
+        if result.drift_skipped:
+            self.err.print(
+                Text(f"Models were not compared: {result.drift_skipped}.", style="muted"), soft_wrap=True
+            )
         self.result_line(f"{_plural(len(result.problems), 'problem')} found.")
 
     def check_json(self, result: CheckResult) -> None:
-        problems = [
-            {"kind": problem.kind, "message": problem.message, "details": list(problem.details)}
-            for problem in result.problems
-        ]
-        self._json(
-            {
-                "ok": result.ok,
-                "database": result.database,
-                "drift_checked": result.drift_checked,
-                "problems": problems,
-            }
-        )
+        self._json(check_document(result))
 
     def _json(self, data: dict[str, Any]) -> None:
         """Machine output: plain JSON on stdout, never styled, wrapped or silenced by --quiet."""
@@ -406,13 +395,15 @@ class Output:
         if not result.migrations:
             self.result_line("No edited migrations.")
             return
+        self.say(Text(f"  Rehashing edited migrations on {result.database}\n"))
         for item in result.migrations:
             self.say(Text(f"  {item.name}: checksum {item.stored[:12]} -> {item.current[:12]}"))
         count = len(result.migrations)
         self.result_line(f"  Accepted the current file of {_plural(count, 'migration')}.")
 
     def resolved(self, result: Resolved) -> None:
-        self.result_line(f"  {result.name} is no longer marked as failed; run migrate to apply it again.")
+        where = f"{result.name} is no longer marked as failed on {result.database}"
+        self.result_line(f"  {where}; run migrate to apply it again.")
 
     # make:migration
 
@@ -450,8 +441,10 @@ class Output:
     def warning(self, text: str) -> None:
         self.err.print(Text(f"warning: {text}", style="pending"), soft_wrap=True)
 
-    def dumped(self, path: Path, root: Path, statements: int) -> None:
-        self.result_line(f"  Dumped the schema to {_shown(path, root)} ({statements} statements)")
+    def dumped(self, info: DumpInfo, root: Path) -> None:
+        self.result_line(
+            f"  Dumped {info.database} to {_shown(info.path, root)} ({info.statements} statements)"
+        )
 
     def prune_plan(self, plan: PrunePlan, root: Path) -> None:
         """Everything a prune would change, shown before the question (and with --pretend)."""
@@ -478,7 +471,7 @@ class Output:
 
     def pruned(self, result: Pruned, root: Path) -> None:
         if result.dump is not None:
-            self.dumped(result.dump.path, root, result.dump.statements)
+            self.dumped(result.dump, root)
         plan = result.plan
         if plan.nothing_to_prune:
             self.result_line(f"  Nothing to prune: {plan.head.name} is the only migration.")
@@ -497,38 +490,11 @@ class Output:
     # errors
 
     def error(self, exc: ManageError) -> None:
+        self._end_live(keep=True)  # the running migration's line stays, to say where it stopped
         self.err.print(Text(f"error: {exc.message}", style="error"), soft_wrap=True)
         if exc.hint:
             self.err.print(Text(f"hint: {exc.hint}", style="hint"), soft_wrap=True)
 
     def traceback(self, text: str) -> None:
+        self._end_live(keep=True)
         self.err.print(Text(text), end="")
-
-
-def _status_notes(row: StatusRow) -> str:
-    notes = [f"squashes {len(row.replaces)}"] if row.replaces else []
-    return "".join(f", {note}" for note in [*notes, *(["edited"] if row.edited else [])])
-
-
-def _shown(path: Path, root: Path) -> Path:
-    try:
-        return path.relative_to(root)
-    except ValueError:
-        return path
-
-
-def _extra_objects(dropped: Any) -> list[tuple[int, str]]:
-    return [
-        (dropped.views, "view"),
-        (dropped.sequences, "sequence"),
-        (dropped.types, "enum type"),
-        (dropped.virtual_tables, "virtual table"),
-    ]
-
-
-def _indented(text: str, prefix: str) -> str:
-    return "\n".join(prefix + line for line in text.splitlines())
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"

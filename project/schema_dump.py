@@ -14,10 +14,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from project.errors import ConfigError, OperationFailed
-from project.ledger import LEDGER_TABLE, TOOL_TABLES, VERSION_TABLE, read_version_heads
+from project.ledger import (
+    LEDGER_TABLE,
+    TOOL_TABLES,
+    VERSION_TABLE,
+    has_table,
+    ledger_table,
+    read_version_heads,
+)
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import URL, Connection
+    from sqlalchemy.engine import Connection
+
+    from project.core.url import DatabaseURL
 
 DUMP_DIRECTORY = "schema"
 HISTORY_TABLES = (VERSION_TABLE, LEDGER_TABLE)
@@ -31,6 +40,7 @@ class DumpInfo:
     path: Path
     statements: int
     revisions: tuple[str, ...] = ()
+    database: str = ""  # the dumped database, as users see its URL
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,7 @@ def dialect_name(name: str) -> str:
     return "mysql" if name == "mariadb" else name
 
 
-def dialect_of(url: URL) -> str:
+def dialect_of(url: DatabaseURL) -> str:
     return dialect_name(url.backend)
 
 
@@ -129,7 +139,7 @@ def _without_meta_commands(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.startswith("\\")).strip()
 
 
-def _dump_postgresql(connection: Connection, url: URL, tool_tables: list[str]) -> _Sections:
+def _dump_postgresql(connection: Connection, url: DatabaseURL, tool_tables: list[str]) -> _Sections:
     tool = _tool("postgresql")
     env = {**os.environ, "PGPASSWORD": url.password or "", "PGCONNECT_TIMEOUT": "5"}
     target = ["-h", url.host or "localhost", "-p", str(url.port or 5432), "-d", url.database or ""]
@@ -144,7 +154,7 @@ def _dump_postgresql(connection: Connection, url: URL, tool_tables: list[str]) -
     return _Sections([_without_meta_commands(schema)], [_without_meta_commands(history + data)])
 
 
-def _dump_mysql(url: URL, tool_tables: list[str]) -> _Sections:
+def _dump_mysql(url: DatabaseURL, tool_tables: list[str]) -> _Sections:
     tool = _tool("mysql")
     env = {**os.environ, "MYSQL_PWD": url.password or ""}
     target = ["-h", url.host or "localhost", "-P", str(url.port or 3306)]
@@ -172,7 +182,7 @@ def _split_mysql(text: str) -> list[str]:
     return statements
 
 
-def _sections(connection: Connection, url: URL, dialect: str) -> _Sections:
+def _sections(connection: Connection, url: DatabaseURL, dialect: str) -> _Sections:
     from sqlalchemy import inspect
 
     tool_tables = sorted(set(inspect(connection).get_table_names()) & TOOL_TABLES)
@@ -193,7 +203,7 @@ def _render(statements: list[str], dialect: str) -> str:
     return ";\n\n".join(statements) + ";\n"
 
 
-def write_dump(connection: Connection, url: URL, migrations_dir: Path) -> DumpInfo:
+def write_dump(connection: Connection, url: DatabaseURL, migrations_dir: Path) -> DumpInfo:
     """Write the dump of a migrated database, headed by the revisions it was taken at."""
     dialect = dialect_of(url)
     revisions = read_version_heads(connection)
@@ -206,7 +216,8 @@ def write_dump(connection: Connection, url: URL, migrations_dir: Path) -> DumpIn
         f"{_render(sections.schema, dialect)}\n{HISTORY_MARKER}\n{_render(sections.history, dialect)}",
         encoding="utf-8",
     )
-    return DumpInfo(path, _count(sections.schema, dialect) + _count(sections.history, dialect), revisions)
+    statements = _count(sections.schema, dialect) + _count(sections.history, dialect)
+    return DumpInfo(path, statements, revisions, url.display)
 
 
 def _count(statements: list[str], dialect: str) -> int:
@@ -215,10 +226,14 @@ def _count(statements: list[str], dialect: str) -> int:
     return sum(1 for text in statements for line in text.splitlines() if line.rstrip().endswith(";"))
 
 
-def load_dump(connection: Connection, path: Path) -> int:
+def load_dump(connection: Connection, path: Path, *, batch: int) -> int:
     """Run a whole dump (schema and history) inside the connection's transaction where the
-    database allows it."""
-    return load_sql(connection, path.read_text(encoding="utf-8"))
+    database allows it. Its history rows become batch `batch`: the database was built by this one
+    run, as if it had applied them, whatever batches the dumped database ran them in."""
+    statements = load_sql(connection, path.read_text(encoding="utf-8"))
+    if has_table(connection, LEDGER_TABLE):
+        connection.execute(ledger_table().update().values(batch=batch))
+    return statements
 
 
 def schema_section(text: str) -> str:

@@ -8,7 +8,7 @@ import pytest
 from conftest import Project, fresh_database, make_project
 from helpers import create_table_revision, write_revision
 
-LINE = re.compile(r"^  (\S+) \.{3,} (\d+\.\d) ms (DONE|FAIL)$", re.MULTILINE)
+LINE = re.compile(r"^  (\S+) \.{3,} (\d[\d.]* (?:ms|s|min \d+ s)) (DONE|FAIL)$", re.MULTILINE)
 NAMES = [
     "2026_01_01_000001_create_alpha_table",
     "2026_01_01_000002_create_beta_table",

@@ -7,7 +7,7 @@ import re
 from conftest import Project
 from helpers import create_table_revision, write_revision
 
-LINE = re.compile(r"^  (\S+) \.{3,} (\d+\.\d) ms (DONE|FAIL)$", re.MULTILINE)
+LINE = re.compile(r"^  (\S+) \.{3,} (\d[\d.]* (?:ms|s|min \d+ s)) (DONE|FAIL)$", re.MULTILINE)
 
 
 def _three_migrations(project: Project) -> list[str]:
@@ -175,7 +175,8 @@ def test_status_lists_ran_pending_and_missing(project: Project) -> None:
     result = project.run("migrate:status")
 
     assert result.exit_code == 0, result.output
-    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[1:-1]}
+    assert result.stdout.startswith("Migrations on ")
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[3:-1]}
     assert rows["2026_01_01_000001_create_alpha_table"][:2] == ["Ran", "1"]
     assert rows["2026_01_01_000002_create_beta_table"][:2] == ["Ran", "2"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\d", rows["2026_01_01_000001_create_alpha_table"][2])

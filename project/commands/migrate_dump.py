@@ -44,7 +44,7 @@ def command(
         if force or pretend:
             raise UsageError("--force and --pretend only apply to --prune")
         info = maintain.dump_schema(settings)
-        app.output.dumped(info.path, settings.root, info.statements)
+        app.output.dumped(info, settings.root)
         return
     result = maintain.dump_and_prune(
         settings,

@@ -24,8 +24,8 @@ def command(
     undone, redone = refresh(
         app.settings(), step=step, confirm=confirmer(app, force), on_progress=app.output.progress
     )
-    app.output.run_finished(undone, verb="rolled back", nothing="Nothing to rollback.")
-    if redone is None:
+    if redone is None:  # the rollback failed; a successful one was summed up before migrating
+        app.output.run_finished(undone, verb="rolled back", nothing=None)
         raise typer.Exit(1)
     app.output.run_finished(redone, verb="applied", nothing="Nothing to migrate.")
     if redone.failed is not None:

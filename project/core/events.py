@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class StepStarted:
-    """A migration begins: on a terminal its line shows while it runs."""
+    """A migration begins: its line shows while it runs (a 20-minute CREATE INDEX is visible)."""
 
     revision: str
     name: str
@@ -50,6 +50,21 @@ class DumpLoaded:
 
     path: Path
     statements: int
+    database: str
+
+
+@dataclass(frozen=True)
+class Dropping:
+    """migrate:fresh is about to drop what the project owns in this database."""
+
+    database: str
+
+
+@dataclass(frozen=True)
+class PhaseDone:
+    """migrate:refresh finished rolling back: its summary belongs before the migrate heading."""
+
+    result: RunResult
 
 
 @dataclass(frozen=True)
@@ -69,7 +84,17 @@ class LedgerReconciled:
     warnings: tuple[str, ...] = ()
 
 
-Event = Union[StepStarted, StepDone, RunStarted, DumpLoaded, LockWaiting, LedgerReconciled, "Dropped"]
+Event = Union[
+    StepStarted,
+    StepDone,
+    RunStarted,
+    DumpLoaded,
+    Dropping,
+    PhaseDone,
+    LockWaiting,
+    LedgerReconciled,
+    "Dropped",
+]
 ProgressCallback = Callable[[Event], None]
 
 

@@ -15,10 +15,20 @@ if TYPE_CHECKING:
     from project.settings import Settings
 
 
+# Why the models were not compared, per problem kind: any problem stops the comparison, and the
+# user must not read "needs a database at head" when the database is at head.
+SKIPPED_BECAUSE = {
+    "multiple_heads": "the history has several heads",
+    "pending": "the database is not at head",
+    "missing_file": "applied migrations have no file",
+    "edited_file": "applied migrations were edited since they ran",
+}
+
+
 @dataclass(frozen=True)
 class CheckResult:
-    """migrate:check: every problem found; `drift_checked` is false when the database was not at
-    head, since models can only be compared with a fully migrated database."""
+    """migrate:check: every problem found; `drift_checked` is false when another problem stopped
+    the comparison of models and migrations, and `drift_skipped` says which."""
 
     database: str
     problems: tuple[checks.Problem, ...]
@@ -48,10 +58,8 @@ def check(settings: Settings) -> CheckResult:
             *checks.edited_files(row.name for row in rows_by_state if row.edited),
         ]
         if problems:
-            kinds = ", ".join(dict.fromkeys(problem.kind.replace("_", " ") for problem in problems))
-            return CheckResult(
-                current.shown_url, tuple(problems), False, f"the history has problems ({kinds})"
-            )
+            reasons = "; ".join(dict.fromkeys(SKIPPED_BECAUSE[problem.kind] for problem in problems))
+            return CheckResult(current.shown_url, tuple(problems), False, reasons)
         from project.alembic_env.autogen import AutogenOutcome, AutogenRequest
 
         models = discover_models(settings.root, settings.model_packages)

@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING
 
 from project import guard
 from project.core import executor, interrupts, planner, preflight, pretend, session, store
-from project.core.events import DumpLoaded, ProgressCallback, RunResult, RunStarted, StepDone, ignore
+from project.core.events import (
+    Dropping,
+    DumpLoaded,
+    ProgressCallback,
+    RunResult,
+    RunStarted,
+    StepDone,
+    ignore,
+)
 
 if TYPE_CHECKING:
     from project.core.graph import RevisionGraph
@@ -61,13 +69,14 @@ def run_migrate(
     if options.target is None:
         preflight.refuse_several_heads(graph)
     target = graph.resolve(options.target) if options.target is not None else None
+    # Decided before a dump is loaded: its history rows join this run's batch, as if it had run them.
+    batch = store.next_batch(state.reconciled.rows)
     fresh_database = options.use_dump and not options.pretend and not options.fake and not state.version_heads
-    if fresh_database and _load_dump(current, graph, on_progress):
+    if fresh_database and _load_dump(current, graph, batch, on_progress):
         state = preflight.read_state(current, graph, on_progress, repair=True)
     plan = planner.upgrade_plan(graph, state.version_heads, target)
     if not plan.steps:
         return RunResult(current.shown_url, None, (), edited=state.edited)
-    batch = store.next_batch(state.reconciled.rows)
     if confirm is not None and not options.pretend and not options.fake and preflight.guarded(current):
         _consent_to_drops(current, plan, confirm)
     if not options.pretend:
@@ -125,8 +134,9 @@ def _consent_to_drops(current: Session, plan: planner.Plan, confirm: Confirm) ->
         preflight.consent(current, f"run migrations that may destroy data ({'; '.join(dropping)})", confirm)
 
 
-def _load_dump(current: Session, graph: RevisionGraph, on_progress: ProgressCallback) -> bool:
-    """Load the dump for this dialect into a database that has no tables at all."""
+def _load_dump(current: Session, graph: RevisionGraph, batch: int, on_progress: ProgressCallback) -> bool:
+    """Load the dump for this dialect into a database that has no tables at all; the result
+    equals migrating from scratch: one batch, and the environment recorded."""
     from sqlalchemy import inspect
 
     from project import schema_dump, squash
@@ -140,8 +150,8 @@ def _load_dump(current: Session, graph: RevisionGraph, on_progress: ProgressCall
         return False
     squash.refuse_stale_dump(path, graph)
     with current.connection.begin():
-        statements = schema_dump.load_dump(current.connection, path)
-    on_progress(DumpLoaded(path, statements))
+        statements = schema_dump.load_dump(current.connection, path, batch=batch)
+    on_progress(DumpLoaded(path, statements, current.shown_url))
     preflight.record_environment(current)
     return True
 
@@ -162,6 +172,7 @@ def fresh(
     with session.writing(settings, on_progress) as current:
         if confirm is not None:
             preflight.consent(current, "drop every table", confirm)
+        on_progress(Dropping(current.shown_url))
         with current.connection.begin():
             dropped = wipe.drop_owned(current.connection, settings, cascade=cascade)
         on_progress(dropped)

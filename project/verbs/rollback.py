@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from project import guard
 from project.core import executor, interrupts, planner, preflight, session
-from project.core.events import ProgressCallback, RunResult, RunStarted, ignore
+from project.core.events import PhaseDone, ProgressCallback, RunResult, RunStarted, ignore
 from project.verbs.migrate import MigrateOptions, _execute, run_migrate
 
 if TYPE_CHECKING:
@@ -87,7 +87,8 @@ def refresh(
     confirm: Confirm | None = None,
     on_progress: ProgressCallback = ignore,
 ) -> tuple[RunResult, RunResult | None]:
-    """Roll back everything (or the last `step` migrations), then migrate; no migrate after a failure."""
+    """Roll back everything (or the last `step` migrations), then migrate; no migrate after a failure.
+    The rollback's summary is reported (PhaseDone) before the migrate run starts."""
     guard.refuse_if_prohibited(settings, "migrate:refresh")
     graph = preflight.load_graph(settings)
     with session.writing(settings, on_progress) as current:
@@ -95,4 +96,5 @@ def refresh(
         undone = run_rollback(current, graph, selection, fake=False, confirm=confirm, on_progress=on_progress)
         if undone.failed is not None:
             return undone, None
+        on_progress(PhaseDone(undone))
         return undone, run_migrate(current, graph, MigrateOptions(), None, on_progress)

@@ -114,3 +114,8 @@ def typer_runtime_param() -> tuple[Any, Any]:
     from typer._coercion import RuntimeParam, build_runtime_param
 
     return RuntimeParam, build_runtime_param
+
+
+def copy_column(column: Any) -> Any:
+    """A copy of a Column (SQLAlchemy's `_copy`, used by Alembic itself) to change its type."""
+    return column._copy()

@@ -52,7 +52,7 @@ def _canonical(node: object, out: list[str]) -> None:
         holder = isinstance(node, DOCSTRING_HOLDERS)
         for name in node._fields:
             value = getattr(node, name, None)
-            if holder and name == "body" and _starts_with_docstring(value):
+            if holder and name == "body" and isinstance(value, list) and _starts_with_docstring(value):
                 value = value[1:]
             if value is not None and value != []:
                 out.append(name)

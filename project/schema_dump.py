@@ -171,7 +171,8 @@ def _dump_mysql(url: DatabaseURL, tool_tables: list[str]) -> _Sections:
 
 def _split_mysql(text: str) -> list[str]:
     """mysqldump writes one statement per `;`-terminated line group (no routines are dumped)."""
-    statements, current = [], []
+    statements: list[str] = []
+    current: list[str] = []
     for line in text.splitlines():
         if not current and (not line.strip() or line.startswith("--")):
             continue
@@ -251,7 +252,7 @@ def load_sql(connection: Connection, text: str) -> int:
     """Run dump text on the connection: PostgreSQL as one script, the others statement by statement."""
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        raw = connection.connection.dbapi_connection
+        raw: Any = connection.connection.dbapi_connection
         with raw.cursor() as cursor:
             cursor.execute(text)
             cursor.execute("RESET search_path")  # pg_dump empties it for the session

@@ -138,9 +138,11 @@ def read_dotenv(path: Path, environ: Mapping[str, str]) -> dict[str, str]:
     values: dict[str, str] = {}
     for key, raw in parse_dotenv(path.read_text(encoding="utf-8")).items():
         known = {**environ, **values}
-        values[key] = _DOTENV_VARIABLE.sub(
-            lambda match, known=known: known.get(match["name"], match["default"] or ""), raw
-        )
+
+        def expand(match: re.Match[str], known: dict[str, str] = known) -> str:
+            return known.get(match["name"], match["default"] or "")
+
+        values[key] = _DOTENV_VARIABLE.sub(expand, raw)
     return values
 
 

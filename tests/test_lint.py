@@ -1,4 +1,4 @@
-"""The code base stays `ruff check` and `ruff format` clean."""
+"""The code base stays `ruff check`, `ruff format` and `mypy` clean."""
 
 from __future__ import annotations
 
@@ -14,3 +14,10 @@ def test_ruff_check_and_format_are_clean() -> None:
             [sys.executable, "-m", "ruff", *args], cwd=REPO_ROOT, capture_output=True, text=True
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "project"], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -153,7 +153,7 @@ def compare_check_constraints(
             modify_table_ops.ops.append(ops.DropConstraintOp.from_constraint(old))
             modify_table_ops.ops.append(ops.AddConstraintOp.from_constraint(wanted[name]))
     for name in sorted(set(wanted) - set(existing)):
-        added = ops.AddConstraintOp.from_constraint(wanted[name])
+        added: Any = ops.AddConstraintOp.from_constraint(wanted[name])
         added.constraint_name = name
         modify_table_ops.ops.append(added)
     return PriorityDispatchResult.CONTINUE

@@ -11,6 +11,8 @@ from alembic.operations import MigrateOperation, Operations, ops
 from alembic.util import DispatchPriority, PriorityDispatchResult, to_list
 from sqlalchemy import Column, Enum, MetaData
 
+from project import compat
+
 
 @Operations.register_operation("create_enum_type")
 class CreateEnumTypeOp(MigrateOperation):
@@ -151,7 +153,7 @@ def _metadata_enums(metadata: Iterable[MetaData]) -> dict[str, tuple[str, ...]]:
         for table in meta.tables.values():
             for column in table.columns:
                 enum = _native_enum(column)
-                if enum is not None:
+                if enum is not None and enum.name is not None:
                     found.setdefault(enum.name, tuple(enum.enums))
     return found
 
@@ -191,7 +193,11 @@ def database_enums(connection: Any) -> set[str]:
 
 
 def _enums_of(columns: Iterable[Any]) -> dict[str, tuple[str, ...]]:
-    return {enum.name: tuple(enum.enums) for column in columns if (enum := _native_enum(column)) is not None}
+    return {
+        enum.name: tuple(enum.enums)
+        for column in columns
+        if (enum := _native_enum(column)) is not None and enum.name is not None
+    }
 
 
 def _table_columns(operation: ops.CreateTableOp | ops.DropTableOp) -> list[Any]:
@@ -270,7 +276,7 @@ def _reuse_existing_types(operation: ops.CreateTableOp, present: set[str]) -> No
     for item in operation.columns:
         enum = _native_enum(item)
         if enum is not None and enum.name in present:
-            item = item._copy()
+            item = compat.copy_column(item)
             item.type = ENUM(*enum.enums, name=enum.name, create_type=False)
         columns.append(item)
     operation.columns = columns

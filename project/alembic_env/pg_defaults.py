@@ -25,7 +25,7 @@ def _constant(side: Any) -> tuple[str, str] | None:
 def _constants(statement: Any) -> tuple[Any, ...] | None:
     """The two constants of `SELECT <constant> = <constant>`, Alembic's comparison; None for
     any other statement."""
-    columns = getattr(statement, "selected_columns", ())
+    columns: Any = getattr(statement, "selected_columns", ())
     if len(columns) != 1 or getattr(statement, "whereclause", None) is not None:
         return None
     comparison = columns[0]

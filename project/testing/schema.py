@@ -71,7 +71,7 @@ def snapshot(connection: Connection) -> Schema:
         for table in sorted(set(inspector.get_table_names()) - ledger.TOOL_TABLES)
     }
     if dialect.name == "postgresql":
-        for enum in inspector.get_enums():
+        for enum in inspector.get_enums():  # type: ignore[attr-defined]  # PGInspector
             schema[f"enum type {enum['name']}"] = tuple(enum["labels"])
         for sequence in inspector.get_sequence_names():
             if not sequence.startswith(TOOL_SEQUENCE_PREFIXES):
@@ -95,7 +95,7 @@ def difference(expected: Schema, actual: Schema) -> list[str]:
 def _changed(key: str, expected: Any, actual: Any) -> list[str]:
     if not (isinstance(expected, dict) and isinstance(actual, dict)):
         return [f"~ {key}: {expected!r} became {actual!r}"]
-    lines = []
+    lines: list[str] = []
     for part in expected:
         if expected[part] == actual[part]:
             continue

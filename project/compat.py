@@ -8,7 +8,10 @@ from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
     from sqlalchemy.engine import Connection, Transaction
 
 
@@ -90,3 +93,19 @@ def without_autocommit_blocks(context: MigrationContext) -> None:
     """--pretend runs everything in one transaction it rolls back: an autocommit_block() there
     must not commit (PostgreSQL accepts ALTER TYPE ... ADD VALUE inside a transaction)."""
     context.autocommit_block = nullcontext  # type: ignore[method-assign]
+
+
+def copied_column(column: Any) -> Any:
+    """A detached copy of a model's Column (`Column.copy()` is deprecated, `_copy()` private)."""
+    return column._copy()
+
+
+def write_revisions_into(script: ScriptDirectory, directory: Path) -> None:
+    """New revision files of `script` are written into `directory` under the names Alembic
+    chooses (`ScriptDirectory._rev_path` decides where generate_revision writes)."""
+    choose = script._rev_path
+
+    def rev_path(path: Any, rev_id: str, message: str | None, create_date: Any) -> Path:
+        return directory / choose(path, rev_id, message, create_date).name
+
+    script._rev_path = rev_path  # type: ignore[method-assign]

@@ -109,3 +109,8 @@ def write_revisions_into(script: ScriptDirectory, directory: Path) -> None:
         return directory / choose(path, rev_id, message, create_date).name
 
     script._rev_path = rev_path  # type: ignore[method-assign]
+
+
+def sqlite_reflected_type(dialect: Any, declared: str) -> Any:
+    """The type SQLite's reflection gives a column declared `declared` (its affinity rules)."""
+    return dialect._resolve_type_affinity(declared)

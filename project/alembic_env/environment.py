@@ -170,6 +170,7 @@ def _run(context: Any, settings: Settings, plain: bool) -> None:
             found = discovery.discover_models(settings.root, settings.model_packages)
             metadata = list(found.metadata)
 
+        from project.alembic_env import sqlite_types
         from project.alembic_env.autogen import AutogenOutcome, AutogenRequest, directives_hook
         from project.alembic_env.rendering import render_item_hook
 
@@ -178,7 +179,7 @@ def _run(context: Any, settings: Settings, plain: bool) -> None:
             target_metadata=metadata,
             include_name=name_filter(settings),
             render_as_batch=dialect_name == "sqlite",
-            compare_type=True,
+            compare_type=sqlite_types.compare_type if dialect_name == "sqlite" else True,
             compare_server_default=True,
             transaction_per_migration=True,
             on_version_apply=[recorder],

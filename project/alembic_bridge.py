@@ -148,10 +148,8 @@ def generate_revision(
     return scripts[0] if len(scripts) == 1 else scripts
 
 
-def merge_heads(config: Config, message: str) -> Script | None:
-    """Alembic's merge command over every current head, on the ScriptDirectory load_script
-    checked (command.merge would load the files again, unchecked)."""
+def merge_heads(config: Config, script: ScriptDirectory, message: str) -> Script | None:
+    """Alembic's merge command over every current head, on the ScriptDirectory already loaded."""
     from alembic.util import rev_id
 
-    script = load_script(config)
     return script.generate_revision(rev_id(), message, refresh=True, head="heads", config=config)

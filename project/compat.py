@@ -8,7 +8,10 @@ from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
     from sqlalchemy.engine import Connection, Transaction
     from typer._click.core import Context as ClickContext  # typer vendors click privately
 
@@ -119,3 +122,19 @@ def typer_runtime_param() -> tuple[Any, Any]:
 def copy_column(column: Any) -> Any:
     """A copy of a Column (SQLAlchemy's `_copy`, used by Alembic itself) to change its type."""
     return column._copy()
+
+
+def write_revisions_into(script: ScriptDirectory, directory: Path) -> None:
+    """New revision files of `script` are written into `directory` under the names Alembic
+    chooses (`ScriptDirectory._rev_path` decides where generate_revision writes)."""
+    choose = script._rev_path
+
+    def rev_path(path: Any, rev_id: str, message: str | None, create_date: Any) -> Path:
+        return directory / choose(path, rev_id, message, create_date).name
+
+    script._rev_path = rev_path  # type: ignore[method-assign]
+
+
+def sqlite_reflected_type(dialect: Any, declared: str) -> Any:
+    """The type SQLite's reflection gives a column declared `declared` (its affinity rules)."""
+    return dialect._resolve_type_affinity(declared)

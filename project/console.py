@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 from rich.console import COLOR_SYSTEMS, Console
-from rich.prompt import Confirm
+from rich.prompt import Confirm, Prompt
 from rich.style import Style
 from rich.text import Text
 from rich.theme import Theme
@@ -312,6 +312,13 @@ class Output:
             return Confirm.ask(question, console=self.err, default=False)
         except EOFError:
             return False
+
+    def ask(self, question: str) -> str:
+        """A line of text from the terminal; end of input is an empty answer."""
+        try:
+            return Prompt.ask(question, console=self.err, default="", show_default=False)
+        except EOFError:
+            return ""
 
     # status
 

@@ -65,19 +65,18 @@ def test_confirmed_column_rename_keeps_rows(any_project: Project, twin_url: str)
     assert_matches_models(project, twin_url)
 
 
-def test_without_a_terminal_a_probable_rename_is_drop_and_add_with_a_warning(
-    sqlite_project: Project,
-) -> None:
+def test_without_a_terminal_a_probable_rename_writes_nothing(sqlite_project: Project) -> None:
     _seed(sqlite_project)
     sqlite_project.write_model("users.py", FULL_NAME_MODEL)
 
     result = sqlite_project.run("make:migration", "rework users")
 
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 7, result.output
     assert "- column users.name  (destructive)" in result.output
     assert "+ column users.full_name" in result.output
-    assert "warning: column users.name disappears while users.full_name appears" in result.output
+    assert "error: column users.name disappears while users.full_name appears" in result.output
     assert "--rename users.name:full_name" in result.output
+    assert len(sqlite_project.migration_files()) == 1
 
 
 def test_a_rename_that_matches_nothing_is_a_usage_error(sqlite_project: Project) -> None:
@@ -107,7 +106,7 @@ def _run_on_terminal(project: Project, answer: bytes, *args: str) -> str:
     os.close(secondary)
     output = b""
     deadline = time.monotonic() + 60
-    answered = False
+    answered = filled = False
     while time.monotonic() < deadline:
         try:
             chunk = os.read(primary, 4096)
@@ -119,6 +118,9 @@ def _run_on_terminal(project: Project, answer: bytes, *args: str) -> str:
         if not answered and b"renamed to" in output and b"[y/n]" in output:
             os.write(primary, answer)
             answered = True
+        if not filled and b"need a value" in output:
+            os.write(primary, b"'anon'\n")  # declined: the new NOT NULL column needs one for its rows
+            filled = True
     process.wait(timeout=60)
     os.close(primary)
     return output.decode(errors="replace")

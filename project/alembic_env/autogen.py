@@ -14,6 +14,7 @@ from alembic.operations import MigrateOperation, ops
 from sqlalchemy import ForeignKeyConstraint, Identity, MetaData
 
 from project.alembic_env import checks as checks  # registers the CHECK comparator
+from project.alembic_env.backfill import RequiredFound, RequiredPolicy, fill_required_columns
 from project.alembic_env.constraint_names import ChosenName, Namer
 from project.alembic_env.enums import (
     AlterEnumValuesOp,
@@ -25,7 +26,7 @@ from project.alembic_env.enums import (
 )
 from project.alembic_env.renames import Decide, RenameCandidate, apply_renames
 from project.alembic_env.schemas import CreateSchemaOp, DropSchemaOp, create_missing_schemas
-from project.naming import migration_message
+from project.naming import derived_name, migration_message
 
 MANY_DROPS = 3
 
@@ -234,6 +235,7 @@ class AutogenRequest:
     allow_drops: bool = True
     renames: Mapping[str, str] = field(default_factory=dict)
     ask: Decide | None = None
+    required: RequiredPolicy | None = None
 
 
 @dataclass
@@ -246,6 +248,7 @@ class AutogenOutcome:
     used_answers: set[str] = field(default_factory=set)
     refused_drops: dict[str, int] = field(default_factory=dict)
     chosen_names: list[ChosenName] = field(default_factory=list)
+    required: RequiredFound = field(default_factory=RequiredFound)
 
 
 def _decider(request: AutogenRequest, outcome: AutogenOutcome) -> Decide:
@@ -309,13 +312,20 @@ def directives_hook(metadata: Iterable[MetaData], request: AutogenRequest, outco
             Change("=", f"name {chosen.name} chosen for the unnamed {chosen.kind} on {chosen.table}")
             for chosen in outcome.chosen_names
         )
+        if request.derive_name:
+            named = [op for op in script.upgrade_ops.ops if not isinstance(op, CreateSchemaOp)]
+            script.message = migration_message(derived_name(named))
+        if request.required is not None:
+            ask = not request.dry_run
+            fill_required_columns(
+                context.connection, script.upgrade_ops, request.required, outcome.required, ask=ask
+            )
         if not request.allow_drops:
             outcome.refused_drops.update(_refused_drops(context.connection, script.upgrade_ops))
-        if request.dry_run or outcome.refused_drops:
+        unconfirmed = outcome.unconfirmed and not request.allow_drops
+        if request.dry_run or outcome.refused_drops or outcome.required.missing or unconfirmed:
             directives[:] = []
             return
-        if request.derive_name:
-            script.message = migration_message(suggested_name(script.upgrade_ops.ops))
 
     return process_revision_directives
 
@@ -336,38 +346,6 @@ def _settle(context: Any, script: Any, metadata: list[MetaData], outcome: Autoge
         )
     _sort_table_groups(script.upgrade_ops, ops.DropTableOp, referenced_first=False)
     _sort_table_groups(script.downgrade_ops, ops.CreateTableOp, referenced_first=True)
-
-
-def _flatten(operations: Iterable[Any]) -> list[Any]:
-    flat: list[Any] = []
-    for operation in operations:
-        if isinstance(operation, ops.ModifyTableOps):
-            flat.extend(_flatten(operation.ops))
-        else:
-            flat.append(operation)
-    return flat
-
-
-def suggested_name(operations: Iterable[Any]) -> str:
-    """A Laravel/Django-style name for a migration from what it does."""
-    flat = [op for op in _flatten(operations) if not isinstance(op, ops.CreateIndexOp | CreateSchemaOp)]
-    created = [op.table_name for op in flat if isinstance(op, ops.CreateTableOp)]
-    dropped = [op.table_name for op in flat if isinstance(op, ops.DropTableOp)]
-    tables = {_table_of(op) for op in flat}
-    if created and len(created) == len(flat):
-        return f"create {' and '.join(created[:3])} table{'s' if len(created) > 1 else ''}"
-    if dropped and len(dropped) == len(flat):
-        return f"drop {' and '.join(dropped[:3])} table{'s' if len(dropped) > 1 else ''}"
-    if len(tables) == 1 and None not in tables:
-        (table,) = tables
-        added = [op.column.name for op in flat if isinstance(op, ops.AddColumnOp)]
-        removed = [op.column_name for op in flat if isinstance(op, ops.DropColumnOp)]
-        if added and len(added) == len(flat) and len(added) <= 2:
-            return f"add {' and '.join(added)} to {table}"
-        if removed and len(removed) == len(flat) and len(removed) <= 2:
-            return f"remove {' and '.join(removed)} from {table}"
-        return f"alter {table}"
-    return "auto"
 
 
 def _qualified(schema: str | None, name: str) -> str:

@@ -170,6 +170,7 @@ def _run(context: Any, request: EnvRequest, plain: bool) -> None:
 
         from alembic.util import to_list
 
+        from project.alembic_env import sqlite_types
         from project.alembic_env.autogen import AutogenOutcome, AutogenRequest, directives_hook
         from project.alembic_env.rendering import render_item_hook
         from project.alembic_env.schemas import Scope, model_schemas
@@ -188,7 +189,7 @@ def _run(context: Any, request: EnvRequest, plain: bool) -> None:
             include_name=scope.include_name,
             include_object=scope.include_object,
             render_as_batch=dialect_name == "sqlite",
-            compare_type=True,
+            compare_type=sqlite_types.compare_type if dialect_name == "sqlite" else True,
             compare_server_default=True,
             transaction_per_migration=True,
             on_version_apply=[recorder],

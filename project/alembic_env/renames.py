@@ -73,7 +73,7 @@ def column_candidates(upgrade: ops.UpgradeOps) -> list[RenameCandidate]:
 
 def apply_table_rename(container: ops.OpContainer, old: str, new: str) -> None:
     """Replace drop_table(old) + create_table(new) by rename_table(old, new)."""
-    result = []
+    result: list[ops.MigrateOperation] = []
     for operation in container.ops:
         if isinstance(operation, ops.DropTableOp) and operation.table_name == old:
             continue

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy
 from alembic.autogenerate import render
+from sqlalchemy.types import TypeDecorator
 
 BARE_CALL = re.compile(r"(?<![\w.])([A-Z]\w*)\(")
 
@@ -24,8 +25,21 @@ def _import_user_modules(type_: Any, imports: set[str]) -> None:
     """Alembic renders a type from outside SQLAlchemy as `module.Class()` without importing it."""
     for candidate in (type_, *getattr(type_, "mapping", {}).values()):
         module = type(candidate).__module__
-        if not module.startswith(("sqlalchemy", "builtins")):
+        # `sqlalchemy_utils` is not SQLAlchemy: only the package itself and its submodules are.
+        if module.split(".", 1)[0] not in ("sqlalchemy", "builtins"):
             imports.add(f"import {module}")
+
+
+def _constructible(rendered: str, imports: set[str]) -> bool:
+    """Does the rendered type expression run, with the imports the migration file will have?"""
+    namespace: dict[str, Any] = {"sa": sqlalchemy}
+    try:
+        for line in sorted(imports):
+            exec(line, namespace)
+        eval(rendered, namespace)
+    except Exception:
+        return False
+    return True
 
 
 def render_item_hook() -> Any:
@@ -37,10 +51,14 @@ def render_item_hook() -> Any:
             return False
         rendering = True
         try:
-            rendered = render._repr_type(obj, autogen_context)
+            rendered = _prefixed(render._repr_type(obj, autogen_context))
+            _import_user_modules(obj, autogen_context.imports)
+            if isinstance(obj, TypeDecorator) and not _constructible(rendered, autogen_context.imports):
+                # Alembic renders a TypeDecorator with its impl's arguments (sqlalchemy-utils'
+                # ChoiceType(length=10)), which its own __init__ may refuse: the DDL type will do.
+                rendered = _prefixed(render._repr_type(obj.impl_instance, autogen_context))
         finally:
             rendering = False
-        _import_user_modules(obj, autogen_context.imports)
-        return _prefixed(rendered)
+        return rendered
 
     return render_item

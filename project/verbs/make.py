@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from project import alembic_bridge as bridge
 from project.core import planner, preflight, session
 from project.errors import OperationFailed, UsageError
 
 if TYPE_CHECKING:
+    from alembic.script import Script, ScriptDirectory
+
     from project.alembic_env.autogen import AutogenOutcome, AutogenRequest, Change
+    from project.alembic_env.backfill import AskDefault, RequiredColumn
     from project.alembic_env.renames import Decide, RenameCandidate
     from project.core.session import Session
     from project.discovery import DiscoveredModels
@@ -22,7 +29,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class MakeResult:
-    """What make:migration found and did; `refused_drops` (table -> rows) means nothing was written."""
+    """What make:migration found and did. `refused_drops` (table -> rows), `missing_defaults` and,
+    without --allow-drops, `unconfirmed_renames` mean nothing was written."""
 
     path: Path | None
     changes: tuple[Change, ...]
@@ -30,6 +38,18 @@ class MakeResult:
     unconfirmed_renames: tuple[RenameCandidate, ...] = ()
     refused_drops: tuple[tuple[str, int], ...] = ()
     dry_run: bool = False
+    missing_defaults: tuple[RequiredColumn, ...] = ()
+
+
+@dataclass(frozen=True)
+class Answers:
+    """How probable renames and the rows of new NOT NULL columns are settled: given on the command
+    line (`renames` old -> new, `defaults` table.column -> SQL) or asked on a terminal."""
+
+    renames: Mapping[str, str] = field(default_factory=dict)
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    ask_rename: Decide | None = None
+    ask_default: AskDefault | None = None
 
 
 def make_migration(
@@ -40,71 +60,85 @@ def make_migration(
     merge: bool = False,
     dry_run: bool = False,
     allow_drops: bool = False,
-    renames: Mapping[str, str] | None = None,
-    ask: Decide | None = None,
+    answers: Answers | None = None,
 ) -> MakeResult:
     """Autogenerate one revision file from the models; write nothing when nothing changed.
 
-    Probable renames are confirmed by `renames` (old -> new) or by `ask`; without either they
-    stay drop + add and come back in `unconfirmed_renames`.
-    """
+    Probable renames are confirmed by `answers`; without an answer (no terminal) nothing is
+    written unless `allow_drops` lets them be drop + add. A name without ASCII letters (`日本語`)
+    is replaced by one derived from the operations."""
     from project import collector
     from project.alembic_env.autogen import AutogenOutcome, AutogenRequest
+    from project.alembic_env.backfill import RequiredPolicy
     from project.discovery import discover_models
     from project.naming import migration_message
 
-    message = migration_message(name) if name is not None else "auto"
+    answers = answers or Answers()
+    message = migration_message(name) if name is not None else None
     bridge.ensure_migrations_dir(settings)
     if merge:
-        return _merge(settings, name)
+        return _merge(settings, message)
     if empty:
         preflight.refuse_several_heads(preflight.load_graph(settings))
         config = bridge.make_config(settings)
         script = bridge.load_script(config)
-        created = bridge.generate_revision(config, script, message, autogenerate=False)
-        return MakeResult(_checked_path(created), (), None)
+        with _staging(script, settings.migrations_dir):
+            created = bridge.generate_revision(
+                config, script, message or "empty migration", autogenerate=False
+            )
+            return MakeResult(_published(created, settings.migrations_dir), (), None)
 
     request = AutogenRequest(
         drop_empty=True,
-        derive_name=name is None,
+        derive_name=message is None,
         dry_run=dry_run,
         allow_drops=allow_drops,
-        renames=dict(renames or {}),
-        ask=ask,
+        renames=dict(answers.renames),
+        ask=answers.ask_rename,
+        required=RequiredPolicy(dict(answers.defaults), answers.ask_default),
     )
     outcome = AutogenOutcome()
     with collector.paused():
         models = discover_models(settings.root, settings.model_packages)
         with session.reading(settings) as current:
-            created = autogenerate(current, models, message, request, outcome)
-    unmatched = sorted(set(request.renames) - outcome.used_answers)
-    if unmatched:
-        _remove_created(created)
-        raise UsageError(
-            f"--rename {unmatched[0]}:{request.renames[unmatched[0]]} matches no table or column "
-            "that disappears while one of the same shape appears",
-            hint="the old name is `table` or `table.column` as in the database, the new one as in the models",
-        )
+            path = autogenerate(current, models, message or "auto", request, outcome)
+    changes = [
+        *outcome.changes,
+        *(_filled_change(column, value) for column, value in outcome.required.filled),
+    ]
     return MakeResult(
-        _checked_path(created),
-        tuple(outcome.changes),
+        path,
+        tuple(changes),
         models,
         tuple(outcome.unconfirmed),
         tuple(sorted(outcome.refused_drops.items())),
         dry_run,
+        tuple(outcome.required.missing),
     )
 
 
-def _created_script(created: Any) -> Any:
-    if isinstance(created, list):
-        return created[0] if created else None
-    return created
+def _refuse_unused(given: Mapping[str, str], used: set[str], flag: str, separator: str) -> None:
+    """An answer that matched nothing is a typo, not something to ignore silently."""
+    unmatched = sorted(set(given) - used)
+    if not unmatched:
+        return
+    shown = f"{flag} {unmatched[0]}{separator}{given[unmatched[0]]}"
+    if flag == "--rename":
+        raise UsageError(
+            f"{shown} matches no table or column that disappears while one of the same shape appears",
+            hint="the old name is `table` or `table.column` as in the database, the new one as in the models",
+        )
+    raise UsageError(
+        f"{shown} matches no NOT NULL column that is added, or made NOT NULL, without a server default",
+        hint="name it `table.column` as in the models (`schema.table.column` outside the default schema)",
+    )
 
 
-def _remove_created(created: Any) -> None:
-    script = _created_script(created)
-    if script is not None:
-        Path(script.path).unlink(missing_ok=True)
+def _filled_change(column: RequiredColumn, value: str) -> Change:
+    from project.alembic_env.autogen import Change
+
+    rows = f"{column.rows} existing row{'' if column.rows == 1 else 's'}"
+    return Change("~", f"column {column.key}  {rows} set to {value} (one-off), then NOT NULL")
 
 
 def autogenerate(
@@ -113,8 +147,10 @@ def autogenerate(
     message: str,
     request: AutogenRequest,
     outcome: AutogenOutcome,
-) -> Any:
+) -> Path | None:
     """Compare the models with a fully migrated database; a dry run only fills `outcome`."""
+    from project import collector
+
     graph = preflight.load_graph(current.settings)
     preflight.refuse_several_heads(graph)
     state = preflight.read_state(current, graph)
@@ -130,20 +166,20 @@ def autogenerate(
     handoff = EnvRequest(current.settings, current.connection, tuple(models.metadata), request, outcome)
     config = bridge.make_config(current.settings, handoff)
     script = bridge.load_script(config)
-    from project import collector
-
     try:
-        with collector.paused():
-            return bridge.generate_revision(config, script, message, autogenerate=True)
+        with collector.paused(), _staging(script, current.settings.migrations_dir):
+            created = bridge.generate_revision(config, script, message, autogenerate=True)
+            _refuse_unused(request.renames, outcome.used_answers, "--rename", ":")
+            if request.required is not None:
+                _refuse_unused(request.required.values, outcome.required.used, "--default", "=")
+            return _published(created, current.settings.migrations_dir)
     finally:
         if current.connection.in_transaction():
             current.connection.rollback()
 
 
-def _merge(settings: Settings, name: str | None) -> MakeResult:
+def _merge(settings: Settings, message: str | None) -> MakeResult:
     """Write the migration that joins every head (after a git merge brought in two branches)."""
-    from project.naming import migration_message
-
     with session.writing(settings):
         config = bridge.make_config(settings)
         if len(preflight.load_graph(settings).heads()) < 2:
@@ -151,25 +187,44 @@ def _merge(settings: Settings, name: str | None) -> MakeResult:
                 "nothing to merge: the migration history has a single head",
                 hint="--merge is for when two branches both added a migration",
             )
-        message = migration_message(name) if name is not None else "merge heads"
-        created = bridge.merge_heads(config, message)
-    return MakeResult(_checked_path(created), (), None)
+        script = bridge.load_script(config)
+        with _staging(script, settings.migrations_dir):
+            created = bridge.merge_heads(config, script, message or "merge heads")
+            return MakeResult(_published(created, settings.migrations_dir), (), None)
 
 
-def _checked_path(created: Any) -> Path | None:
-    """The written file, compiled and imported before it is reported: a broken one is removed."""
-    from project.generated import check_generated
+@contextmanager
+def _staging(script: ScriptDirectory, migrations_dir: Path) -> Iterator[None]:
+    """Alembic writes new revision files into a private hidden directory, which neither Alembic
+    nor migrate:status reads: a concurrent run never sees a half-written file (removed at the end)."""
+    from project import compat
 
-    script = _created_script(created)
-    if script is None:
-        return None
-    path = Path(script.path)
-    check_generated(path, getattr(script, "module", None))
-    return _sorted_last(path)
+    directory = Path(tempfile.mkdtemp(prefix=".make-", dir=migrations_dir))
+    try:
+        compat.write_revisions_into(script, directory)
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 STAMP_FORMAT = "%Y_%m_%d_%H%M%S"
 STAMP_LENGTH = len("2026_01_01_000000")
+PUBLISH_TRIES = 100
+
+
+def _published(created: Script | list[Script | None] | None, directory: Path) -> Path | None:
+    """The written file, compiled and imported (a broken one is removed), then linked into the
+    migrations directory under a name that sorts after every other file there."""
+    from project.generated import check_generated
+
+    script = (
+        next((item for item in created if item is not None), None) if isinstance(created, list) else created
+    )
+    if script is None:
+        return None
+    path = Path(script.path)
+    check_generated(path, getattr(script, "module", None))
+    return _link_exclusively(path, directory)
 
 
 def _stamp_of(path: Path) -> datetime | None:
@@ -179,13 +234,29 @@ def _stamp_of(path: Path) -> datetime | None:
         return None
 
 
-def _sorted_last(path: Path) -> Path:
-    """Two migrations made within one second must still sort in creation order."""
-    own = _stamp_of(path)
-    others = [stamp for other in path.parent.glob("*.py") if other != path and (stamp := _stamp_of(other))]
-    if own is None or not others or own > max(others):
-        return path
-    stamp = (max(others) + timedelta(seconds=1)).strftime(STAMP_FORMAT)
-    renamed = path.with_name(stamp + path.name[STAMP_LENGTH:])
-    path.rename(renamed)
-    return renamed
+def _link_exclusively(path: Path, directory: Path) -> Path:
+    """Two runs within one second (even with the same name) get two files, in creation order: the
+    name is chosen under a lock on the directory and created with link(), which, like O_EXCL,
+    fails rather than replace a file (one another tool wrote meanwhile), and is never half written."""
+    import fcntl
+
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        others = [stamp for other in directory.glob("*.py") if (stamp := _stamp_of(other))]
+        stamp = _stamp_of(path) or datetime.now()
+        if others and max(others) >= stamp:
+            stamp = max(others) + timedelta(seconds=1)
+        for _ in range(PUBLISH_TRIES):
+            target = directory / (stamp.strftime(STAMP_FORMAT) + path.name[STAMP_LENGTH:])
+            try:
+                os.link(path, target)
+                return target
+            except FileExistsError:
+                stamp += timedelta(seconds=1)
+        raise OperationFailed(
+            f"no free file name for {path.name} in {directory.name}/ after {PUBLISH_TRIES} tries",
+            hint="another process keeps creating migrations; try again",
+        )
+    finally:
+        os.close(descriptor)

@@ -23,6 +23,7 @@ from project.formatting import (
     duration,
     failure_report,
     indented,
+    prune_plan_lines,
     status_cells,
     status_document,
     status_summary,
@@ -455,26 +456,8 @@ class Output:
 
     def prune_plan(self, plan: PrunePlan, root: Path) -> None:
         """Everything a prune would change, shown before the question (and with --pretend)."""
-        if plan.nothing_to_prune:
-            return
-        head = plan.head
-        self.say(Text(f"  The {plan.dialect} dump at {head.name} ({head.revision}) covers every migration:"))
-        for path in plan.deleted:
-            self.say(Text(f"    delete   {_shown(path, root)}", style="drop"))
-        squash = f"becomes the squash migration of {_plural(len(plan.replaces), 'pruned migration')}"
-        self.say(Text(f"    rewrite  {_shown(head.path, root)}  ({squash})", style="alter"))
-        for path in plan.written:
-            self.say(Text(f"    write    {_shown(path, root)}", style="add"))
-        for path in plan.obsolete:
-            self.say(Text(f"    delete   {_shown(path, root)}  (replaced)", style="drop"))
-        self.say(
-            Text(
-                f"  New databases can be built on {', '.join(plan.dialects)}; other backends need a "
-                "dump at this revision first (migrate:dump --database-url ...).",
-                style="muted",
-            )
-        )
-        self.say(Text("  Existing databases at this revision or later keep working.", style="muted"))
+        for text, style in prune_plan_lines(plan, root):
+            self.say(Text(text, style=style or ""))
 
     def pruned(self, result: Pruned, root: Path) -> None:
         if result.dump is not None:

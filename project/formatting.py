@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
     from project.core.events import FailedStep
     from project.history import StatusResult, StatusRow
+    from project.squash import PrunePlan
     from project.verbs.inspect import CheckResult
     from project.wipe import Dropped
 
@@ -195,3 +196,27 @@ def _statements(failed: FailedStep, none: str | None) -> Line:
         return [(none, None)] if none else []
     heading = ("These statements ran before the error and may have taken effect:", None)
     return [heading, *((indented(statement, "  "), None) for statement in failed.statements)]
+
+
+def prune_plan_lines(plan: PrunePlan, root: Path) -> Line:
+    """What a prune would delete, rewrite and write, each with its style; nothing if nothing."""
+    if plan.nothing_to_prune:
+        return []
+    head = plan.head
+    lines: Line = [
+        (f"  The {plan.dialect} dump at {head.name} ({head.revision}) covers every migration:", None)
+    ]
+    lines += [(f"    delete   {shown(path, root)}", "drop") for path in plan.deleted]
+    squash = f"becomes the squash migration of {plural(len(plan.replaces), 'pruned migration')}"
+    lines.append((f"    rewrite  {shown(head.path, root)}  ({squash})", "alter"))
+    lines += [(f"    write    {shown(path, root)}", "add") for path in plan.written]
+    lines += [(f"    delete   {shown(path, root)}  (replaced)", "drop") for path in plan.obsolete]
+    lines.append(
+        (
+            f"  New databases can be built on {', '.join(plan.dialects)}; other backends need a "
+            "dump at this revision first (migrate:dump --database-url ...).",
+            "muted",
+        )
+    )
+    lines.append(("  Existing databases at this revision or later keep working.", "muted"))
+    return lines

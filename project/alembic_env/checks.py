@@ -103,14 +103,14 @@ def _reflected_checks(inspector: Any, table_name: str, schema: str | None) -> li
 
 
 @comparators.dispatch_for("table")
-def compare_check_constraints(
-    autogen_context: Any,
-    modify_table_ops: ops.ModifyTableOps,
-    schema: str | None,
-    table_name: str,
-    conn_table: Table | None,
-    metadata_table: Table | None,
-) -> Any:
+def compare_check_constraints(autogen_context: Any, modify_table_ops: ops.ModifyTableOps, *table: Any) -> Any:
+    """Alembic's table comparator hook; Alembic passes `table` as (schema, name, table as reflected,
+    table in the models)."""
+    schema: str | None
+    table_name: str
+    conn_table: Table | None
+    metadata_table: Table | None
+    schema, table_name, conn_table, metadata_table = table
     if conn_table is None or metadata_table is None:
         return PriorityDispatchResult.CONTINUE
     dialect = autogen_context.dialect

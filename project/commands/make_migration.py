@@ -44,6 +44,7 @@ def parse_defaults(values: list[str]) -> dict[str, str]:
 
 def command(
     ctx: typer.Context,
+    *,
     name: Annotated[
         str | None,
         typer.Argument(help='What the migration does, e.g. "add email to users".'),

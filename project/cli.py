@@ -11,7 +11,6 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import Abort, Exit, TyperException
 
-from project.coercion import lighten
 from project.commands import (
     AppState,
     make_migration,
@@ -29,6 +28,7 @@ from project.commands import (
     migrate_status,
     state,
 )
+from project.compat import lighten
 from project.console import Output
 from project.core import interrupts
 from project.errors import ManageError, UsageError

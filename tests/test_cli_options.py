@@ -1,4 +1,4 @@
-"""Options are parsed without importing pydantic unless a value needs converting (coercion.py),
+"""Options are parsed without importing pydantic unless a value needs converting (compat.lighten),
 and values that do need it are still converted and checked by typer."""
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ from sqlalchemy import (
     exc,
 )
 
+from project import compat
+
 # The convention of models/base.py (DESIGN.md), for the kinds a model's own convention lacks.
 DEFAULT_CONVENTION: Mapping[str, str] = {
     "ix": "ix_%(column_0_label)s",
@@ -192,7 +194,7 @@ class Namer:
     def _name_operation(self, operation: Any) -> Iterable[ChosenName]:
         if operation.constraint_name is not None:
             return
-        creating = operation if isinstance(operation, ops.AddConstraintOp) else operation._reverse
+        creating = operation if isinstance(operation, ops.AddConstraintOp) else compat.reverse_of(operation)
         if creating is None:
             return
         constraint = creating.to_constraint()
@@ -203,7 +205,7 @@ class Namer:
             yield chosen
 
     def _name_index(self, operation: Any) -> Iterable[ChosenName]:
-        creating = operation if isinstance(operation, ops.CreateIndexOp) else operation._reverse
+        creating = operation if isinstance(operation, ops.CreateIndexOp) else compat.reverse_of(operation)
         if operation.index_name is not None or creating is None:
             return
         columns = tuple(column for column in creating.columns if isinstance(column, str))

@@ -10,6 +10,8 @@ from typing import Any
 from alembic.autogenerate import renderers
 from alembic.operations import ops
 
+from project import compat
+
 
 @dataclass(frozen=True)
 class RenameCandidate:
@@ -35,11 +37,11 @@ def _render_rename_table(_context: Any, operation: ops.RenameTableOp) -> str:
 
 
 def _shape(columns: Any) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((column.name, type(column.type)._type_affinity.__name__) for column in columns))
+    return tuple(sorted((column.name, compat.type_affinity_name(column.type)) for column in columns))
 
 
 def _affinity(column: Any) -> str:
-    return type(column.type)._type_affinity.__name__
+    return compat.type_affinity_name(column.type)
 
 
 def table_candidates(upgrade: ops.UpgradeOps) -> list[RenameCandidate]:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from project import ledger
+from project.checksums import Checksums
 from project.errors import HistoryError
-from project.recorder import checksum_if_edited
 
 if TYPE_CHECKING:
     from project.core.graph import RevisionGraph
@@ -35,17 +35,21 @@ class EditedMigration:
 
 
 def edited_migrations(graph: RevisionGraph, rows: list[LedgerRow]) -> tuple[EditedMigration, ...]:
-    """Formatting, comments and docstrings are not edits (see recorder.checksum). A squash
+    """Formatting, comments and docstrings are not edits (see project.checksums). A squash
     migration also matches the checksum its revision's file had before the prune, which every
     database that ran the original recorded."""
     edited = []
+    checksums: Checksums | None = None
     for row in rows:
         file = graph.revisions.get(row.revision)
         if file is None or row.checksum is None or row.checksum == file.original_checksum:
             continue
-        current = checksum_if_edited(file.path, row.checksum)
+        checksums = checksums or Checksums(file.path.parent)
+        current = checksums.if_edited(file.path, row.checksum)
         if current is not None:
             edited.append(EditedMigration(row.revision, file.name, row.checksum, current))
+    if checksums is not None:
+        checksums.save()
     return tuple(edited)
 
 

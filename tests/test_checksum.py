@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import Project
+from helpers import create_table_revision
 
 MESSY = '''"""add widgets
 
@@ -98,3 +100,22 @@ def test_a_ledger_row_with_the_old_byte_checksum_counts_as_unedited(project: Pro
     assert _state(_status_line(project)) == "Ran"
     path.write_text(MESSY.replace("op.drop_table( 'widgets' )", "pass"), encoding="utf-8")
     assert _state(_status_line(project)) == "Ran, edited"
+
+
+def test_code_checksums_are_remembered_beside_the_bytecode(
+    sqlite_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Status parses each applied file once, not on every run; a broken cache is only a cache."""
+    import json
+
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    create_table_revision(sqlite_project.migrations, 1, "alpha", None)
+    assert sqlite_project.run("migrate").exit_code == 0
+    cache = sqlite_project.migrations / "__pycache__" / "manage-checksums.json"
+    entries = json.loads(cache.read_text())
+    assert len(entries) == 1
+
+    cache.write_text("{not json")
+    status = sqlite_project.run("migrate:status")
+    assert status.exit_code == 0 and "edited" not in status.stdout.split("\n", 1)[1]
+    assert json.loads(cache.read_text()) == entries

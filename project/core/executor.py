@@ -21,11 +21,11 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from project import compat, ledger
+from project.checksums import Checksums
 from project.core import interrupts, store
 from project.core.events import FailedStep, ProgressCallback, StepDone, StepStarted
 from project.core.graph import load_module
 from project.errors import Interrupted
-from project.recorder import checksum
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -243,13 +243,15 @@ class Executor:
         return None
 
     def _write_ledger(self, finished: list[tuple[_Step, StepDone, int | None]]) -> None:
+        checksums = Checksums(finished[0][0].planned.path.parent)
         applied = [
             ledger.applied_now(
-                done.revision, done.name, batch or 0, done.duration_ms, checksum(step.planned.path)
+                done.revision, done.name, batch or 0, done.duration_ms, checksums.of(step.planned.path)
             )
             for step, done, batch in finished
             if step.planned.upgrade
         ]
+        checksums.save()
         reverted = tuple(done.revision for step, done, _ in finished if not step.planned.upgrade)
         if reverted:
             ledger.record_reverted(self.connection, reverted)

@@ -104,7 +104,7 @@ def dump_and_prune(
     """migrate:dump --prune: dump a database at head, then replace the files the dump covers by
     one squash migration (squash.py). Nothing is written or deleted without consent."""
     from project import schema_dump, squash
-    from project.recorder import checksum
+    from project.checksums import checksum
 
     graph = preflight.load_graph(settings)
     with session.writing(settings, on_progress) as current:

@@ -240,11 +240,20 @@ class RevisionGraph:
         """Pruned revision -> the squash migration that replaces it (migrate:dump --prune)."""
         return {pruned: header for header in self.revisions.values() for pruned in header.replaces}
 
+    @functools.cached_property
+    def _parents(self) -> dict[str, tuple[str, ...]]:
+        return {
+            revision: tuple(
+                dict.fromkeys(
+                    header.down_revisions + tuple(d for d in header.depends_on if d in self.revisions)
+                )
+            )
+            for revision, header in self.revisions.items()
+        }
+
     def parents(self, revision: str) -> tuple[str, ...]:
         """Down revisions and dependencies: everything that must be applied first."""
-        header = self.revisions[revision]
-        deps = tuple(dep for dep in header.depends_on if dep in self.revisions)
-        return tuple(dict.fromkeys(header.down_revisions + deps))
+        return self._parents[revision]
 
     def heads(self) -> tuple[str, ...]:
         children = {parent for header in self.revisions.values() for parent in header.down_revisions}

@@ -79,15 +79,30 @@ def rollback_plan(graph: RevisionGraph, applied: Applied, selection: Selection) 
     order = application_order(graph, members, applied.ledger_order)
     chosen = _select(graph, order, members, applied, selection)
     remaining = set(members)
+    heads = set(graph.version_heads(members))
     steps = []
     for revision in reversed(order):
         if revision not in chosen:
             continue
         remaining.discard(revision)
+        heads = _heads_without(graph, heads, revision, remaining)
         header = graph.revisions[revision]
-        steps.append(Step(revision, header.name, header.path, False, graph.version_heads(remaining)))
+        steps.append(Step(revision, header.name, header.path, False, tuple(sorted(heads))))
     shown = applied.batches.get(steps[0].revision) if steps and _by_batch(selection) else None
     return Plan(False, tuple(sorted(applied.version_heads)), tuple(steps), shown)
+
+
+def _heads_without(graph: RevisionGraph, heads: set[str], revision: str, remaining: set[str]) -> set[str]:
+    """The alembic_version rows once `revision` (a head) is undone: its parents become heads
+    unless another head still needs them. Incremental, so undoing a long history stays linear."""
+    others = heads - {revision}
+    parents = {parent for parent in graph.parents(revision) if parent in remaining}
+    if len(parents) > 1:  # a merge: a parent another parent needs is no head
+        parents = set(graph.version_heads(parents))
+    if not others:
+        return parents
+    covered = graph.ancestors(others)
+    return others | {parent for parent in parents if parent not in covered}
 
 
 def application_order(

@@ -4,7 +4,9 @@ keep every database working afterwards (no rollback past the squash, no stale du
 
 from __future__ import annotations
 
+import json
 import os
+import textwrap
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from project.schema_dump import DumpInfo
 
 SQUASHED_GLOB = "*-squashed-*.sql"
+LINE_WIDTH = 72  # the squash migration's prose, within any team's line length
 PRUNE_HINT = "then run `python manage.py migrate:dump --prune` again"
 
 
@@ -46,6 +49,7 @@ class PrunePlan:
 class Pruned:
     plan: PrunePlan
     dump: DumpInfo | None
+    warning: str | None = None  # why ruff could not tidy the squash migration
 
 
 def plan_prune(
@@ -160,14 +164,18 @@ def verify_dump(plan: PrunePlan, dump: DumpInfo) -> None:
         )
 
 
-def apply(plan: PrunePlan, original_checksum: str) -> None:
+def apply(plan: PrunePlan, original_checksum: str, root: Path) -> str | None:
     """New files first, each written beside its place and renamed over it, deletions last: the
     squash migration replaces the pruned revisions the moment it is in place (the graph ignores
-    their files), so an interruption at any point leaves a usable history."""
+    their files), so an interruption at any point leaves a usable history. The squash migration
+    is tidied by the project's ruff first, like every generated file; ruff's warning is returned."""
+    from project.generated import tidied
+
     for dialect, target in zip(plan.dialects, plan.written, strict=True):
         source = schema_dump.dump_path(plan.head.path.parent, dialect)
         _replace(target, source.read_text(encoding="utf-8"))
-    _replace(plan.head.path, render_squash_migration(plan, original_checksum))
+    squash = tidied(render_squash_migration(plan, original_checksum), plan.head.path, root)
+    _replace(plan.head.path, squash.text)
     for path in (*plan.deleted, *plan.obsolete):
         try:
             path.unlink(missing_ok=True)
@@ -177,6 +185,7 @@ def apply(plan: PrunePlan, original_checksum: str) -> None:
                 f"deleted: {exc.strerror}",
                 hint="delete the remaining pruned files by hand; until then they are ignored",
             ) from None
+    return squash.warning
 
 
 def _replace(path: Path, text: str) -> None:
@@ -190,15 +199,20 @@ def render_squash_migration(plan: PrunePlan, original_checksum: str) -> str:
     """The head's file, rewritten: same revision id, no parent, and the revisions it replaces."""
     head = plan.head
     created = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-    replaced = "".join(f"    {revision!r},\n" for revision in plan.replaces)
+    replaced = "".join(f"    {json.dumps(revision)},\n" for revision in plan.replaces)
     schema = f"{schema_dump.DUMP_DIRECTORY}/<dialect>-squashed-{head.revision}.sql"
-    title = f"the schema of {len(plan.replaces)} pruned migrations and of {_safe(head.name)}"
-    return f'''"""Squash migration: {title}.
+    about = textwrap.fill(
+        "Written by `migrate:dump --prune`. The migrations before this revision were deleted and "
+        "this file was rewritten with the same revision id: it builds the schema they built by "
+        f"loading {schema} (written for {', '.join(plan.dialects)}). Databases that had already run "
+        "them keep working. It cannot be rolled back.",
+        width=LINE_WIDTH,
+    )
+    # Lines stay within a team's ruff line length (88 by default, 79 in strict projects).
+    return f'''"""Squash migration: the schema of {len(plan.replaces)} pruned migrations and of
+{_safe(head.name)}.
 
-Written by `manage.py migrate:dump --prune`. The migrations before this revision were deleted and
-this file was rewritten with the same revision id: it builds the schema they built by loading
-{schema} (written for {", ".join(plan.dialects)}).
-Databases that had already run them keep working. It cannot be rolled back.
+{about}
 
 Revision ID: {head.revision}
 Revises:
@@ -211,15 +225,19 @@ from pathlib import Path
 
 from project import squashed_schema
 
-revision: str = {head.revision!r}
+revision: str = "{head.revision}"
 down_revision: str | None = None
 branch_labels: str | None = None
 depends_on: str | None = None
-# The pruned revisions: their ledger rows count as history, not as missing files.
+# The pruned revisions: their ledger rows count as history, not as
+# missing files.
 replaces: tuple[str, ...] = (
 {replaced})
-# The checksum this revision's file had when databases ran it, before the prune rewrote it.
-original_checksum: str = {original_checksum!r}
+# The checksum this revision's file had when databases ran it, before
+# the prune rewrote it.
+original_checksum: str = (
+    "{original_checksum}"
+)
 
 
 def upgrade() -> None:

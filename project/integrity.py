@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from project import ledger
 from project.errors import HistoryError
+from project.program import command_prefix
 from project.recorder import checksum_if_edited
 
 if TYPE_CHECKING:
@@ -111,6 +112,6 @@ def behind_the_squash(graph: RevisionGraph, revision: str, name: str | None) -> 
         f"{squash.name}: this database was behind the schema dump when the migrations were pruned, "
         "so the migrations that would bring it up to date are gone",
         hint=f"check out the migrations from before the prune (git log -- {squash.path.parent.name}), "
-        f"run `python manage.py migrate` there to bring this database to {squash.revision}, then come "
-        "back; or, if its data is expendable, rebuild it with `python manage.py migrate:fresh`",
+        f"run `{command_prefix()} migrate` there to bring this database to {squash.revision}, then come "
+        f"back; or, if its data is expendable, rebuild it with `{command_prefix()} migrate:fresh`",
     )

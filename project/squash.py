@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from project import schema_dump
 from project.errors import ConfigError, HistoryError, OperationFailed
 from project.integrity import REVISION_VALUE
+from project.program import command_prefix
 
 if TYPE_CHECKING:
     from project.core.graph import RevisionGraph as RevisionIndex
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 
 SQUASHED_GLOB = "*-squashed-*.sql"
 LINE_WIDTH = 72  # the squash migration's prose, within any team's line length
-PRUNE_HINT = "then run `python manage.py migrate:dump --prune` again"
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def plan_prune(
         raise OperationFailed(
             f"{len(edited)} applied migration(s) were edited after they ran "
             f"({', '.join(item.name for item in edited)}); the dump would not match their files",
-            hint=f"review them and accept them with `python manage.py migrate:rehash`, {PRUNE_HINT}",
+            hint=f"review them and accept them with `{command_prefix()} migrate:rehash`, {_prune_again()}",
         )
     older = [header for header in index.ordered() if header.revision != head.revision]
     if not older:
@@ -92,13 +92,17 @@ def plan_prune(
     )
 
 
+def _prune_again() -> str:
+    return f"then run `{command_prefix()} migrate:dump --prune` again"
+
+
 def _single_head(index: RevisionIndex) -> RevisionHeader:
     heads = index.heads()
     if len(heads) > 1:
         names = ", ".join(index.revisions[head].name for head in heads)
         raise HistoryError(
             f"the migration history has {len(heads)} heads ({names}); one dump cannot cover them",
-            hint=f"write the merge migration with `make:migration --merge`, migrate, {PRUNE_HINT}",
+            hint=f"write the merge migration with `make:migration --merge`, migrate, {_prune_again()}",
         )
     if not heads:
         raise OperationFailed("there are no migration files to prune")
@@ -116,7 +120,7 @@ def _refuse_unless_at(head: RevisionHeader, index: RevisionIndex, version_heads:
     raise OperationFailed(
         f"the database is not at the newest migration ({head.name}): {pending} migration(s) are "
         "pending, and a dump of it would not cover them, so their files cannot be pruned",
-        hint=f"run `python manage.py migrate` first, {PRUNE_HINT}",
+        hint=f"run `{command_prefix()} migrate` first, {_prune_again()}",
     )
 
 
@@ -135,8 +139,8 @@ def _dialects_at(head: RevisionHeader, migrations_dir: Path, dialect: str) -> tu
             raise OperationFailed(
                 f"{directory.name}/{path.name} was dumped {taken}, not at {head.name}: after the "
                 f"prune, {other} databases loaded from it could not catch up",
-                hint=f"dump a {other} database at head too (`python manage.py migrate:dump "
-                f"--database-url ...`) or delete {path.name}, {PRUNE_HINT}",
+                hint=f"dump a {other} database at head too (`{command_prefix()} migrate:dump "
+                f"--database-url ...`) or delete {path.name}, {_prune_again()}",
             )
         found.append(other)
     return tuple(found)
@@ -149,8 +153,8 @@ def _refuse_losing_dialects(obsolete: tuple[Path, ...], dialects: tuple[str, ...
         if other not in dialects:
             raise OperationFailed(
                 f"{path.name} builds new {other} databases today, and this prune would leave none",
-                hint=f"dump a {other} database at head too (`python manage.py migrate:dump "
-                f"--database-url ...`), {PRUNE_HINT}",
+                hint=f"dump a {other} database at head too (`{command_prefix()} migrate:dump "
+                f"--database-url ...`), {_prune_again()}",
             )
 
 
@@ -160,7 +164,7 @@ def verify_dump(plan: PrunePlan, dump: DumpInfo) -> None:
         raise OperationFailed(
             f"the dump was taken at {', '.join(dump.revisions) or 'no revision'}, not at "
             f"{plan.head.revision} (did another process migrate meanwhile?); nothing was pruned",
-            hint=PRUNE_HINT.removeprefix("then "),
+            hint=_prune_again().removeprefix("then "),
         )
 
 
@@ -266,7 +270,7 @@ def refuse_rolling_back(index: RevisionIndex, chosen: list[str]) -> None:
         raise HistoryError(
             f"cannot roll back {header.name}: it squashes {len(header.replaces)} pruned migrations, "
             "whose downgrades were deleted with their files",
-            hint=f"{only_later}rebuild the database from scratch with `python manage.py migrate:fresh`",
+            hint=f"{only_later}rebuild the database from scratch with `{command_prefix()} migrate:fresh`",
         )
 
 
@@ -282,6 +286,6 @@ def refuse_stale_dump(path: Path, index: RevisionIndex) -> None:
     raise HistoryError(
         f"{path.parent.name}/{path.name} was dumped at revision {unknown[0]}, which {why}; "
         "loading it would leave the new database stuck there",
-        hint="dump a database at head again (`python manage.py migrate:dump`) or delete the file; "
+        hint=f"dump a database at head again (`{command_prefix()} migrate:dump`) or delete the file; "
         "`migrate --no-dump` skips it",
     )

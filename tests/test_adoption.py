@@ -302,6 +302,7 @@ def test_take_over_an_existing_alembic_project(tmp_path: Path) -> None:
     for path in (create_notes, add_body):
         assert status_of(status, path.stem) == ["Ran"], status  # batch (and time) unknown
     assert "2 ran, 0 pending." in status
+    assert "2 applied migration(s) have no ledger row (batch unknown)" in status
 
     write(root / "myapp" / "models" / "tags.py", TAGS_MODEL)
     made = ok(run(root, MANAGE, "make:migration", "create tags"))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import os
 from argparse import Namespace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from project import collector
 from project.errors import ConfigError, HistoryError
 from project.naming import MAX_MESSAGE_LENGTH
+from project.settings import import_roots
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -40,8 +42,10 @@ def make_config(settings: Settings, request: EnvRequest | None = None) -> Config
     config.set_main_option("version_locations", str(settings.migrations_dir))
     config.set_main_option("file_template", FILE_TEMPLATE)
     config.set_main_option("truncate_slug_length", str(MAX_MESSAGE_LENGTH))
-    # Like alembic.ini's `prepend_sys_path = .`: migrations may import the user's model modules.
-    config.set_main_option("prepend_sys_path", str(settings.root))
+    # Like alembic.ini's `prepend_sys_path = .`: migrations may import the user's model modules
+    # (from src/ too, in a src layout).
+    roots = [str(path) for path in import_roots(settings.root)]
+    config.set_main_option("prepend_sys_path", os.pathsep.join(roots))
     config.attributes[REQUEST_KEY] = request or EnvRequest(settings)
     return config
 

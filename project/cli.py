@@ -11,6 +11,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import Abort, Exit, TyperException
 
+from project import program
 from project.commands import (
     AppState,
     make_migration,
@@ -128,10 +129,10 @@ class ManageCommand(TyperCommand):
 
 app = typer.Typer(
     cls=ManageGroup,
-    name="manage.py",
+    name=program.SCRIPT,
     help="Artisan-style migrations for SQLAlchemy models, powered by Alembic.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     epilog="Global options may also follow the command name.",
@@ -191,9 +192,11 @@ app.command("migrate:dump", cls=ManageCommand)(migrate_dump.command)
 
 
 def main() -> None:
-    """SIGTERM (a deploy tool stopping us) is handled like Ctrl-C: roll back, release, report."""
+    """SIGTERM (a deploy tool stopping us) is handled like Ctrl-C: roll back, release, report. The
+    usage line and hints name the program as it was run: `manage.py`, or the `manage` console
+    script (whose completion variable is then `_MANAGE_COMPLETE`)."""
     interrupts.install()
     try:
-        app(prog_name="manage.py", args=sys.argv[1:])
+        app(prog_name=program.invoked_as(sys.argv[0]), args=sys.argv[1:])
     finally:
         interrupts.finish()

@@ -21,6 +21,7 @@ from project.formatting import (
     aligned,
     check_document,
     duration,
+    edited_warning,
     failure_report,
     indented,
     prune_plan_lines,
@@ -264,11 +265,7 @@ class Output:
         """Applied migrations changed since they ran: a warning each, with the way to accept them."""
         for item in edited:
             self.err.print(
-                Text(
-                    f"warning: {item.name} was edited after it ran (checksum changed); review it, then run "
-                    f"`python manage.py migrate:rehash {item.revision}`",
-                    style="warning",
-                ),
+                Text(edited_warning(item), style="warning"),
                 soft_wrap=True,
             )
 

@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from project.errors import ConfigError
+from project.settings import import_roots, make_importable
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
@@ -105,10 +106,15 @@ def _module_names(package: ModuleType) -> list[str]:
     return sorted(info.name for info in walked)
 
 
+def _package_base(root: Path, package_name: str) -> Path | None:
+    """The import root holding the package (`models/` or `src/app/models/`); None if neither does."""
+    relative = package_name.replace(".", "/")
+    return next((base for base in import_roots(root) if (base / relative).exists()), None)
+
+
 def discover_models(root: Path, packages: tuple[str, ...]) -> DiscoveredModels:
     """Import all model modules; name the file of any import failure or duplicate table."""
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
+    make_importable(root)
     metadata: list[MetaData] = []
     origins: dict[str, str] = {}
     imported: list[str] = []
@@ -131,9 +137,9 @@ def discover_models(root: Path, packages: tuple[str, ...]) -> DiscoveredModels:
 
     for package_name in packages:
         _forget_package(package_name)
-        if not (root / package_name.replace(".", "/")).exists():
+        if _package_base(root, package_name) is None:
             raise NoModelsFound(
-                f"model package {package_name!r} not found in {root}",
+                f"model package {package_name!r} not found in {root} (nor in its src/)",
                 hint="create it (with an __init__.py) or set [tool.manage] models",
             )
         for name in [package_name, *_import_names(package_name, root)]:

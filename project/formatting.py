@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from project.program import command_prefix
+
 if TYPE_CHECKING:
     from pathlib import Path
 
     from project.core.events import FailedStep
     from project.history import StatusResult, StatusRow
+    from project.integrity import EditedMigration
     from project.squash import PrunePlan
     from project.verbs.inspect import CheckResult
     from project.wipe import Dropped
@@ -54,6 +57,13 @@ def extra_objects(dropped: Dropped) -> list[tuple[int, str]]:
         (dropped.types, "enum type"),
         (dropped.virtual_tables, "virtual table"),
     ]
+
+
+def edited_warning(item: EditedMigration) -> str:
+    return (
+        f"warning: {item.name} was edited after it ran (checksum changed); review it, then run "
+        f"`{command_prefix()} migrate:rehash {item.revision}`"
+    )
 
 
 def indented(text: str, prefix: str) -> str:
@@ -170,7 +180,7 @@ def _where_it_stands(failed: FailedStep, applied: int, verb: str, where: str) ->
         text = (
             f"{failed.name} ran outside a transaction, so what it did before the error stays; "
             f"it is recorded as failed and migrate refuses to run until you inspect the database, "
-            f"undo or finish its work, and run `python manage.py migrate:resolve {failed.revision}`. "
+            f"undo or finish its work, and run `{command_prefix()} migrate:resolve {failed.revision}`. "
             f"The database is at {where}."
         )
         return [(text, None), *_statements(failed, none=None)]

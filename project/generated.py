@@ -1,13 +1,17 @@
-"""The check every generated migration passes before it is reported as created: it compiles,
-it imports, and upgrade()/downgrade() use no name the file does not define or import."""
+"""What every generated migration goes through before it is reported as created: the project's own
+ruff tidies it when installed, and it must compile, import, and use in upgrade()/downgrade() no name
+the file does not define or import."""
 
 from __future__ import annotations
 
 import builtins
 import importlib.util
 import re
+import subprocess
 import symtable
+import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType, ModuleType
 
@@ -15,6 +19,7 @@ from project.errors import OperationFailed
 
 BUG_HINT = "this is a bug in make:migration; please report it with the model that caused it"
 FUNCTIONS = ("upgrade", "downgrade")
+RUFF_TIMEOUT = 60.0
 
 
 def _globals_used(table: symtable.SymbolTable) -> set[str]:
@@ -104,3 +109,71 @@ def check_generated(path: Path, module: ModuleType | None = None) -> None:
         raise _remove(path, f"did not import ({type(exc).__name__}: {exc})") from exc
     if missing:
         raise _remove(path, f"uses names it does not import: {', '.join(missing)}")
+
+
+@dataclass(frozen=True)
+class Tidied:
+    """A file's text after ruff, and why ruff could not (fully) tidy it; `None`: nothing to say."""
+
+    text: str
+    warning: str | None = None
+
+
+def ruff_installed() -> bool:
+    """`python -m ruff` works: ruff is installed beside the tool (it is not a dependency)."""
+    return importlib.util.find_spec("ruff") is not None
+
+
+def _ruff(args: list[str], text: str, path: Path, root: Path) -> subprocess.CompletedProcess[str]:
+    """ruff reading the text on stdin as if it were `path`: the configuration is the one that
+    governs `path` (the user's pyproject.toml or ruff.toml), and explicitly named, so it also
+    applies where the project excludes migrations/ from its own runs."""
+    command = [sys.executable, "-m", "ruff", *args, "--stdin-filename", str(path), "-"]
+    return subprocess.run(
+        command, input=text, capture_output=True, text=True, cwd=root, timeout=RUFF_TIMEOUT, check=False
+    )
+
+
+def _first_line(output: str) -> str:
+    return next((line.strip() for line in output.splitlines() if line.strip()), "no output")
+
+
+CONCISE = re.compile(r"^.*?:(\d+):\d+: (.*)$", re.MULTILINE)
+
+
+def _remaining(output: str) -> str:
+    """ruff's concise diagnostics as `line 25: E501 Line too long (89 > 88)`, without the path."""
+    found = [f"line {line}: {text}" for line, text in CONCISE.findall(output)]
+    return "; ".join(found) if found else _first_line(output)
+
+
+def tidied(text: str, path: Path, root: Path) -> Tidied:
+    """`ruff format`, then `ruff check --fix` (safe fixes only), when ruff is installed beside the
+    tool: the file is committed as written. ruff failing never fails the command, it is a warning."""
+    if not ruff_installed():
+        return Tidied(text)
+    try:
+        formatted = _ruff(["format"], text, path, root)
+        if formatted.returncode != 0:
+            return Tidied(text, f"ruff format failed on {path.name}: {_first_line(formatted.stderr)}")
+        fixed = _ruff(["check", "--fix", "--output-format", "concise"], formatted.stdout, path, root)
+        if fixed.returncode not in (0, 1) or not fixed.stdout:
+            return Tidied(formatted.stdout, f"ruff check failed on {path.name}: {_first_line(fixed.stderr)}")
+        result = fixed.stdout
+        if result != formatted.stdout:  # a fix (an unused import removed) may leave blank lines behind
+            again = _ruff(["format"], result, path, root)
+            result = again.stdout if again.returncode == 0 else result
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Tidied(text, f"ruff could not run on {path.name}: {exc}")
+    if fixed.returncode == 1:
+        return Tidied(result, f"ruff check still reports in {path.name}: {_remaining(fixed.stderr)}")
+    return Tidied(result)
+
+
+def tidy_file(path: Path, root: Path) -> tuple[bool, str | None]:
+    """Tidy a written file in place; whether it changed, and ruff's warning."""
+    text = path.read_text(encoding="utf-8")
+    result = tidied(text, path, root)
+    if result.text != text:
+        path.write_text(result.text, encoding="utf-8")
+    return result.text != text, result.warning

@@ -13,6 +13,7 @@ from project.core import store
 from project.core.graph import RevisionGraph
 from project.errors import HistoryError
 from project.integrity import edited_migrations, history_problem
+from project.program import command_prefix
 
 if TYPE_CHECKING:
     from project.core.preflight import State
@@ -67,7 +68,7 @@ def status(settings: Settings) -> StatusResult:
     if problem is None and len(heads) > 1:
         problem = HistoryError(
             f"the migration history has {len(heads)} heads: {', '.join(graph.names(heads))}",
-            hint="write the merge migration with `python manage.py make:migration --merge`",
+            hint=f"write the merge migration with `{command_prefix()} make:migration --merge`",
         )
     known = tuple(head for head in history.version_heads if head in graph.revisions)
     reconciled = store.reconcile(graph, history)

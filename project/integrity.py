@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from project import ledger
 from project.checksums import Checksums
 from project.errors import HistoryError
+from project.program import command_prefix
 
 if TYPE_CHECKING:
     from project.core.graph import RevisionGraph
@@ -115,6 +116,6 @@ def behind_the_squash(graph: RevisionGraph, revision: str, name: str | None) -> 
         f"{squash.name}: this database was behind the schema dump when the migrations were pruned, "
         "so the migrations that would bring it up to date are gone",
         hint=f"check out the migrations from before the prune (git log -- {squash.path.parent.name}), "
-        f"run `python manage.py migrate` there to bring this database to {squash.revision}, then come "
-        "back; or, if its data is expendable, rebuild it with `python manage.py migrate:fresh`",
+        f"run `{command_prefix()} migrate` there to bring this database to {squash.revision}, then come "
+        f"back; or, if its data is expendable, rebuild it with `{command_prefix()} migrate:fresh`",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -66,6 +67,19 @@ def find_project_root(start: Path | None = None) -> Path:
         if any((candidate / marker).is_file() for marker in PROJECT_MARKERS):
             return candidate
     return here
+
+
+def import_roots(root: Path) -> list[Path]:
+    """Where the project's own packages are imported from: the root, and `src/` for a src layout."""
+    return [root, *([root / "src"] if (root / "src").is_dir() else [])]
+
+
+def make_importable(root: Path) -> None:
+    """Models and the modules migrations import load from any directory the tool is run in (the
+    `manage` console script does not put the working directory on sys.path, as python does)."""
+    for base in reversed(import_roots(root)):
+        if str(base) not in sys.path:
+            sys.path.insert(0, str(base))
 
 
 # The .env grammar of python-dotenv (what Laravel, Django and docker compose users write),

@@ -4,7 +4,9 @@ keep every database working afterwards (no rollback past the squash, no stale du
 
 from __future__ import annotations
 
+import json
 import os
+import textwrap
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING
 from project import schema_dump
 from project.errors import ConfigError, HistoryError, OperationFailed
 from project.integrity import REVISION_VALUE
+from project.program import command_prefix
 
 if TYPE_CHECKING:
     from project.core.graph import RevisionGraph as RevisionIndex
@@ -21,7 +24,7 @@ if TYPE_CHECKING:
     from project.schema_dump import DumpInfo
 
 SQUASHED_GLOB = "*-squashed-*.sql"
-PRUNE_HINT = "then run `python manage.py migrate:dump --prune` again"
+LINE_WIDTH = 72  # the squash migration's prose, within any team's line length
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class PrunePlan:
 class Pruned:
     plan: PrunePlan
     dump: DumpInfo | None
+    warning: str | None = None  # why ruff could not tidy the squash migration
 
 
 def plan_prune(
@@ -64,7 +68,7 @@ def plan_prune(
         raise OperationFailed(
             f"{len(edited)} applied migration(s) were edited after they ran "
             f"({', '.join(item.name for item in edited)}); the dump would not match their files",
-            hint=f"review them and accept them with `python manage.py migrate:rehash`, {PRUNE_HINT}",
+            hint=f"review them and accept them with `{command_prefix()} migrate:rehash`, {_prune_again()}",
         )
     older = [header for header in index.ordered() if header.revision != head.revision]
     if not older:
@@ -88,13 +92,17 @@ def plan_prune(
     )
 
 
+def _prune_again() -> str:
+    return f"then run `{command_prefix()} migrate:dump --prune` again"
+
+
 def _single_head(index: RevisionIndex) -> RevisionHeader:
     heads = index.heads()
     if len(heads) > 1:
         names = ", ".join(index.revisions[head].name for head in heads)
         raise HistoryError(
             f"the migration history has {len(heads)} heads ({names}); one dump cannot cover them",
-            hint=f"write the merge migration with `make:migration --merge`, migrate, {PRUNE_HINT}",
+            hint=f"write the merge migration with `make:migration --merge`, migrate, {_prune_again()}",
         )
     if not heads:
         raise OperationFailed("there are no migration files to prune")
@@ -112,7 +120,7 @@ def _refuse_unless_at(head: RevisionHeader, index: RevisionIndex, version_heads:
     raise OperationFailed(
         f"the database is not at the newest migration ({head.name}): {pending} migration(s) are "
         "pending, and a dump of it would not cover them, so their files cannot be pruned",
-        hint=f"run `python manage.py migrate` first, {PRUNE_HINT}",
+        hint=f"run `{command_prefix()} migrate` first, {_prune_again()}",
     )
 
 
@@ -131,8 +139,8 @@ def _dialects_at(head: RevisionHeader, migrations_dir: Path, dialect: str) -> tu
             raise OperationFailed(
                 f"{directory.name}/{path.name} was dumped {taken}, not at {head.name}: after the "
                 f"prune, {other} databases loaded from it could not catch up",
-                hint=f"dump a {other} database at head too (`python manage.py migrate:dump "
-                f"--database-url ...`) or delete {path.name}, {PRUNE_HINT}",
+                hint=f"dump a {other} database at head too (`{command_prefix()} migrate:dump "
+                f"--database-url ...`) or delete {path.name}, {_prune_again()}",
             )
         found.append(other)
     return tuple(found)
@@ -145,8 +153,8 @@ def _refuse_losing_dialects(obsolete: tuple[Path, ...], dialects: tuple[str, ...
         if other not in dialects:
             raise OperationFailed(
                 f"{path.name} builds new {other} databases today, and this prune would leave none",
-                hint=f"dump a {other} database at head too (`python manage.py migrate:dump "
-                f"--database-url ...`), {PRUNE_HINT}",
+                hint=f"dump a {other} database at head too (`{command_prefix()} migrate:dump "
+                f"--database-url ...`), {_prune_again()}",
             )
 
 
@@ -156,18 +164,22 @@ def verify_dump(plan: PrunePlan, dump: DumpInfo) -> None:
         raise OperationFailed(
             f"the dump was taken at {', '.join(dump.revisions) or 'no revision'}, not at "
             f"{plan.head.revision} (did another process migrate meanwhile?); nothing was pruned",
-            hint=PRUNE_HINT.removeprefix("then "),
+            hint=_prune_again().removeprefix("then "),
         )
 
 
-def apply(plan: PrunePlan, original_checksum: str) -> None:
+def apply(plan: PrunePlan, original_checksum: str, root: Path) -> str | None:
     """New files first, each written beside its place and renamed over it, deletions last: the
     squash migration replaces the pruned revisions the moment it is in place (the graph ignores
-    their files), so an interruption at any point leaves a usable history."""
+    their files), so an interruption at any point leaves a usable history. The squash migration
+    is tidied by the project's ruff first, like every generated file; ruff's warning is returned."""
+    from project.generated import tidied
+
     for dialect, target in zip(plan.dialects, plan.written, strict=True):
         source = schema_dump.dump_path(plan.head.path.parent, dialect)
         _replace(target, source.read_text(encoding="utf-8"))
-    _replace(plan.head.path, render_squash_migration(plan, original_checksum))
+    squash = tidied(render_squash_migration(plan, original_checksum), plan.head.path, root)
+    _replace(plan.head.path, squash.text)
     for path in (*plan.deleted, *plan.obsolete):
         try:
             path.unlink(missing_ok=True)
@@ -177,6 +189,7 @@ def apply(plan: PrunePlan, original_checksum: str) -> None:
                 f"deleted: {exc.strerror}",
                 hint="delete the remaining pruned files by hand; until then they are ignored",
             ) from None
+    return squash.warning
 
 
 def _replace(path: Path, text: str) -> None:
@@ -190,15 +203,20 @@ def render_squash_migration(plan: PrunePlan, original_checksum: str) -> str:
     """The head's file, rewritten: same revision id, no parent, and the revisions it replaces."""
     head = plan.head
     created = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-    replaced = "".join(f"    {revision!r},\n" for revision in plan.replaces)
+    replaced = "".join(f"    {json.dumps(revision)},\n" for revision in plan.replaces)
     schema = f"{schema_dump.DUMP_DIRECTORY}/<dialect>-squashed-{head.revision}.sql"
-    title = f"the schema of {len(plan.replaces)} pruned migrations and of {_safe(head.name)}"
-    return f'''"""Squash migration: {title}.
+    about = textwrap.fill(
+        "Written by `migrate:dump --prune`. The migrations before this revision were deleted and "
+        "this file was rewritten with the same revision id: it builds the schema they built by "
+        f"loading {schema} (written for {', '.join(plan.dialects)}). Databases that had already run "
+        "them keep working. It cannot be rolled back.",
+        width=LINE_WIDTH,
+    )
+    # Lines stay within a team's ruff line length (88 by default, 79 in strict projects).
+    return f'''"""Squash migration: the schema of {len(plan.replaces)} pruned migrations and of
+{_safe(head.name)}.
 
-Written by `manage.py migrate:dump --prune`. The migrations before this revision were deleted and
-this file was rewritten with the same revision id: it builds the schema they built by loading
-{schema} (written for {", ".join(plan.dialects)}).
-Databases that had already run them keep working. It cannot be rolled back.
+{about}
 
 Revision ID: {head.revision}
 Revises:
@@ -211,15 +229,19 @@ from pathlib import Path
 
 from project import squashed_schema
 
-revision: str = {head.revision!r}
+revision: str = "{head.revision}"
 down_revision: str | None = None
 branch_labels: str | None = None
 depends_on: str | None = None
-# The pruned revisions: their ledger rows count as history, not as missing files.
+# The pruned revisions: their ledger rows count as history, not as
+# missing files.
 replaces: tuple[str, ...] = (
 {replaced})
-# The checksum this revision's file had when databases ran it, before the prune rewrote it.
-original_checksum: str = {original_checksum!r}
+# The checksum this revision's file had when databases ran it, before
+# the prune rewrote it.
+original_checksum: str = (
+    "{original_checksum}"
+)
 
 
 def upgrade() -> None:
@@ -248,7 +270,7 @@ def refuse_rolling_back(index: RevisionIndex, chosen: list[str]) -> None:
         raise HistoryError(
             f"cannot roll back {header.name}: it squashes {len(header.replaces)} pruned migrations, "
             "whose downgrades were deleted with their files",
-            hint=f"{only_later}rebuild the database from scratch with `python manage.py migrate:fresh`",
+            hint=f"{only_later}rebuild the database from scratch with `{command_prefix()} migrate:fresh`",
         )
 
 
@@ -264,6 +286,6 @@ def refuse_stale_dump(path: Path, index: RevisionIndex) -> None:
     raise HistoryError(
         f"{path.parent.name}/{path.name} was dumped at revision {unknown[0]}, which {why}; "
         "loading it would leave the new database stuck there",
-        hint="dump a database at head again (`python manage.py migrate:dump`) or delete the file; "
+        hint=f"dump a database at head again (`{command_prefix()} migrate:dump`) or delete the file; "
         "`migrate --no-dump` skips it",
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from project import schema_dump
 from project.errors import HistoryError
+from project.program import command_prefix
 
 
 class SquashError(HistoryError):
@@ -45,5 +46,5 @@ def downgrade(revision: str, replaced: int) -> None:
     """The downgrades of the pruned migrations are gone with their files."""
     raise SquashError(
         f"{revision} squashes {replaced} pruned migrations and cannot be rolled back; rebuild the "
-        "database with `python manage.py migrate:fresh` instead"
+        f"database with `{command_prefix()} migrate:fresh` instead"
     )

@@ -160,9 +160,9 @@ def _operations(path: Path | None) -> dict[str, list[str]]:
     return {name: _without_index_drops_of_dropped_tables(lines) for name, lines in bodies.items()}
 
 
-BATCH = re.compile(r"with op\.batch_alter_table\('([^']+)'")
-DROPPED = re.compile(r"op\.drop_table\('([^']+)'")
-INDEX_DROP_ON = re.compile(r"op\.drop_index\(.*table_name='([^']+)'")
+BATCH = re.compile(r'with op\.batch_alter_table\("([^"]+)"')
+DROPPED = re.compile(r'op\.drop_table\("([^"]+)"')
+INDEX_DROP_ON = re.compile(r'op\.drop_index\(.*table_name="([^"]+)"')
 
 
 def _without_index_drops_of_dropped_tables(lines: list[str]) -> list[str]:
@@ -215,6 +215,14 @@ def _stock_autogenerate(project: Project, ini: Path) -> dict[str, list[str]]:
     assert completed.returncode == 0, completed.stderr
     (created,) = set(project.migration_files()) - before
     try:
+        # make:migration's files are formatted by ruff (the project's configuration, here the
+        # default): the stock file is too, so the operations compare line for line.
+        formatted = subprocess.run(
+            [sys.executable, "-m", "ruff", "format", "--no-cache", str(created)],
+            cwd=project.root,
+            check=False,
+        )
+        assert formatted.returncode == 0
         return _operations(created)
     finally:
         created.unlink()

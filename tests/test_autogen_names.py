@@ -134,7 +134,7 @@ def test_a_database_built_with_unnamed_checks_shows_no_drift(any_project: Projec
     project.write_model("base.py", PLAIN_BASE)
     project.write_model("shop.py", _shop())
     path = project.make("create shop")
-    text, count = re.subn(r", name='ck_items_[0-9a-f]{8}'\)", ")", path.read_text())
+    text, count = re.subn(r', name="ck_items_[0-9a-f]{8}"\)', ")", path.read_text())
     assert count == 1
     path.write_text(text)
     migrate = project.run("migrate")

@@ -34,7 +34,7 @@ def test_confirmed_table_rename_keeps_rows(any_project: Project, twin_url: str) 
 
     assert result.exit_code == 0, result.output
     assert "~ table users  renamed to people" in result.output
-    assert "op.rename_table('users', 'people')" in project.migration_files()[-1].read_text()
+    assert 'op.rename_table("users", "people")' in project.migration_files()[-1].read_text()
     assert project.run("migrate").exit_code == 0
     assert project.query("SELECT id, name FROM people ORDER BY id") == [(1, "ada"), (2, "grace")]
     assert_matches_models(project, twin_url)
@@ -133,11 +133,11 @@ def test_on_a_terminal_the_rename_is_asked_and_defaults_to_no(sqlite_project: Pr
     declined = _run_on_terminal(sqlite_project, b"\n", "declined")
     assert "Was column users.name renamed to users.full_name?" in declined
     assert "Created" in declined, declined
-    assert "drop_column('name')" in sqlite_project.migration_files()[-1].read_text()
+    assert 'drop_column("name")' in sqlite_project.migration_files()[-1].read_text()
     sqlite_project.migration_files()[-1].unlink()
 
     confirmed = _run_on_terminal(sqlite_project, b"y\n", "confirmed")
     assert "Created" in confirmed, confirmed
     text = sqlite_project.migration_files()[-1].read_text()
-    assert "new_column_name='full_name'" in text
+    assert 'new_column_name="full_name"' in text
     assert "drop_column" not in text

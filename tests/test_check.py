@@ -101,7 +101,7 @@ def test_several_heads_are_refused_until_merged(project: Project) -> None:
 
     merged = project.make("--merge")
     assert merged.name.endswith("_merge_heads.py")
-    assert "('rev0002', 'rev0003')" in merged.read_text()
+    assert '("rev0002", "rev0003")' in merged.read_text()
 
     result = project.run("migrate")
     assert result.exit_code == 0, result.output

@@ -37,7 +37,7 @@ def test_new_model_module_becomes_one_migration(project: Project) -> None:
     files = project.migration_files()
     assert len(files) == 2
     assert re.fullmatch(r"\d{4}_\d{2}_\d{2}_\d{6}_add_invoices\.py", files[-1].name)
-    assert "op.create_table('invoices'" in files[-1].read_text()
+    assert 'op.create_table(\n        "invoices"' in files[-1].read_text()
     assert "+ table invoices" in result.output
     assert f"Created migrations/{files[-1].name}" in result.output
     assert project.run("migrate").exit_code == 0

@@ -71,7 +71,7 @@ def test_allow_drops_writes_the_drop_and_add_deliberately(sqlite_project: Projec
     assert result.exit_code == 0, result.output
     assert "written as drop + add (--allow-drops)" in result.output
     text = project.migration_files()[-1].read_text()
-    assert "drop_column('nickname')" in text and "add_column" in text
+    assert 'drop_column("nickname")' in text and "add_column" in text
 
 
 def test_a_table_rename_without_a_terminal_is_refused_too(sqlite_project: Project) -> None:
@@ -112,7 +112,7 @@ def test_two_runs_in_the_same_second_write_two_files(sqlite_project: Project) ->
         assert len(created) == 2, outputs
         reported = sorted(re.search(r"Created migrations/(\S+)", output)[1] for output in outputs)
         assert reported == [path.name for path in created]
-        revisions = {re.search(r"^revision: str = '(\w+)'", p.read_text(), re.M)[1] for p in created}
+        revisions = {re.search(r'^revision: str = "(\w+)"', p.read_text(), re.M)[1] for p in created}
         assert len(revisions) == 2
         assert not [path for path in project.migrations.iterdir() if path.name.startswith(".")]
         stamps = [int(path.name[11:17]) for path in created]

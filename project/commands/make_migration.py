@@ -124,6 +124,8 @@ def command(
     if result.path is None:
         app.output.result_line("No changes detected.")
         return
+    for warning in result.warnings:
+        app.output.warning(f"{warning} (the file is written as it is)")
     app.output.created(result.path, settings.root)
 
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from project import completion
 from project.commands import Force, confirmer, state
 
 
@@ -14,7 +15,10 @@ def command(
     *,
     target: Annotated[
         str | None,
-        typer.Argument(help="Apply up to and including this migration (revision id, name prefix, head)."),
+        typer.Argument(
+            help="Apply up to and including this migration (revision id, name prefix, head).",
+            autocompletion=completion.targets,
+        ),
     ] = None,
     step: Annotated[bool, typer.Option("--step", help="Give each migration its own batch.")] = False,
     pretend: Annotated[

@@ -53,4 +53,6 @@ def command(
         on_plan=lambda plan: app.output.prune_plan(plan, settings.root),
         on_progress=app.output.progress,
     )
+    if result.warning:
+        app.output.warning(f"{result.warning} (the squash migration is written as it is)")
     app.output.pruned(result, settings.root)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from project import completion
 from project.commands import state
 
 
@@ -13,7 +14,10 @@ def command(
     ctx: typer.Context,
     revisions: Annotated[
         list[str] | None,
-        typer.Argument(help="Revision ids (or file names) to accept; default: every edited one."),
+        typer.Argument(
+            help="Revision ids (or file names) to accept; default: every edited one.",
+            autocompletion=completion.migration_names,
+        ),
     ] = None,
 ) -> None:
     """Accept edited migration files after review (store their new checksum)."""

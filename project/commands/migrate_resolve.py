@@ -6,12 +6,19 @@ from typing import Annotated
 
 import typer
 
+from project import completion
 from project.commands import state
 
 
 def command(
     ctx: typer.Context,
-    revision: Annotated[str, typer.Argument(help="Revision id (or file name) of the failed migration.")],
+    revision: Annotated[
+        str,
+        typer.Argument(
+            help="Revision id (or file name) of the failed migration.",
+            autocompletion=completion.migration_names,
+        ),
+    ],
 ) -> None:
     """Mark a failed non-transactional migration as repaired, so migrate runs again."""
     from project.naming import revision_argument

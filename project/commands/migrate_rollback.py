@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from project import completion
 from project.commands import Force, confirmer, state
 
 
@@ -22,7 +23,11 @@ def command(
     ] = None,
     to: Annotated[
         str | None,
-        typer.Option("--to", help="Roll back until this migration is the newest applied one."),
+        typer.Option(
+            "--to",
+            help="Roll back until this migration is the newest applied one.",
+            autocompletion=completion.migration_names,
+        ),
     ] = None,
     fake: Annotated[
         bool, typer.Option("--fake", help="Unrecord the migrations without running their downgrade.")

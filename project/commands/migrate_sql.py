@@ -6,12 +6,18 @@ from typing import Annotated
 
 import typer
 
+from project import completion
 from project.commands import state
 
 
 def command(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(help="The migration: revision id or file name prefix.")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="The migration: revision id or file name prefix.", autocompletion=completion.migration_names
+        ),
+    ],
     down: Annotated[bool, typer.Option("--down", help="Print its downgrade instead.")] = False,
 ) -> None:
     """Print the SQL of one migration (no connection)."""

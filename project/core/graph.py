@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 from project.errors import ConfigError, HistoryError, UsageError
+from project.settings import make_importable
 
 # The same file filter as Alembic's ScriptDirectory (sourceless and recursive options off).
 REVISION_FILE = re.compile(r"(?!\.\#|__init__)(.*\.py)$")
@@ -101,7 +102,9 @@ def _squash_header(text: str) -> tuple[tuple[str, ...], str | None] | None:
 
 
 def load_module(path: Path, root: Path) -> ModuleType:
-    """Execute a migration file as Alembic does; a file that fails is named with its line."""
+    """Execute a migration file as Alembic does; a file that fails is named with its line. Like
+    Alembic's `prepend_sys_path`, the project's packages are importable by it."""
+    make_importable(root)
     spec = importlib.util.spec_from_file_location(f"_manage_revision_{path.stem}_{abs(hash(path))}", path)
     if spec is None or spec.loader is None:
         raise ConfigError(f"cannot load migration {_relative(path, root)}")

@@ -32,6 +32,7 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from project.errors import Interrupted
+from project.program import command_prefix
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -326,7 +327,7 @@ def interrupted(
             f"stays, so it is recorded as failed; {_plural(finished)} finished before it. "
             f"The database is at {at}.",
             hint="inspect the objects it creates or changes, undo or finish its work by hand, then run "
-            f"`python manage.py migrate:resolve {outside_revision}`",
+            f"`{command_prefix()} migrate:resolve {outside_revision}`",
         )
     if not transactional:
         ran = "; ".join(statements)

@@ -12,6 +12,7 @@ from project.core.events import LedgerReconciled, ProgressCallback, ignore
 from project.core.graph import RevisionGraph
 from project.errors import HistoryError
 from project.integrity import EditedMigration, edited_migrations, history_problem
+from project.program import command_prefix
 
 if TYPE_CHECKING:
     from project.core.session import Session
@@ -75,7 +76,7 @@ def refuse_unresolved_failures(session: Session, state: State) -> None:
         f"{failure.name} failed outside a transaction ({failure.error}); "
         "what it did before the error was not rolled back",
         hint=f"inspect the objects it creates or changes, undo or finish its work by hand, then run "
-        f"`python manage.py migrate:resolve {failure.revision}`",
+        f"`{command_prefix()} migrate:resolve {failure.revision}`",
     )
 
 
@@ -84,7 +85,7 @@ def refuse_several_heads(graph: RevisionGraph) -> None:
     if len(heads) > 1:
         raise HistoryError(
             f"the migration history has {len(heads)} heads: {', '.join(graph.names(heads))}",
-            hint="write the merge migration with `python manage.py make:migration --merge`",
+            hint=f"write the merge migration with `{command_prefix()} make:migration --merge`",
         )
 
 

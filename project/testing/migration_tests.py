@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from project.core import planner, preflight, session
 from project.errors import ManageError
+from project.program import command_prefix
 from project.testing import schema
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def single_head(databases: Throwaway) -> None:
     if len(heads) > 1:
         raise MigrationTestFailed(
             f"the migration history has {len(heads)} heads: {', '.join(graph.names(heads))}; "
-            "write the merge migration with `python manage.py make:migration --merge`"
+            f"write the merge migration with `{command_prefix()} make:migration --merge`"
         )
 
 
@@ -128,7 +129,7 @@ def models_match(databases: Throwaway) -> None:
             head = graph.name(heads[0]) if heads else "no migration"
             raise MigrationTestFailed(
                 f"the models do not match what the migrations build (head: {head}); "
-                "run `python manage.py make:migration`:"
+                f"run `{command_prefix()} make:migration`:"
                 + _listing(
                     [line for problem in result.problems for line in problem.details or (problem.message,)]
                 )

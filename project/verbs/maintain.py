@@ -130,5 +130,6 @@ def dump_and_prune(
         current.connection.rollback()
         if not plan.nothing_to_prune:
             squash.verify_dump(plan, dump)
-            squash.apply(plan, checksum(plan.head.path))
+            warning = squash.apply(plan, checksum(plan.head.path), settings.root)
+            return squash.Pruned(plan, dump, warning)
         return squash.Pruned(plan, dump)

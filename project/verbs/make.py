@@ -39,6 +39,22 @@ class MakeResult:
     refused_drops: tuple[tuple[str, int], ...] = ()
     dry_run: bool = False
     missing_defaults: tuple[RequiredColumn, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Published:
+    """A migration file in the migrations directory, and why ruff could not tidy it, if it could not."""
+
+    path: Path
+    warning: str | None = None
+
+    def result(self) -> MakeResult:
+        return MakeResult(self.path, (), None, warnings=_warnings(self))
+
+
+def _warnings(published: Published | None) -> tuple[str, ...]:
+    return (published.warning,) if published is not None and published.warning else ()
 
 
 @dataclass(frozen=True)
@@ -86,7 +102,8 @@ def make_migration(
             created = bridge.generate_revision(
                 config, script, message or "empty migration", autogenerate=False
             )
-            return MakeResult(_published(created, settings.migrations_dir), (), None)
+            published = _published(created, settings)
+            return published.result() if published else MakeResult(None, (), None)
 
     request = AutogenRequest(
         drop_empty=True,
@@ -101,19 +118,20 @@ def make_migration(
     with collector.paused():
         models = discover_models(settings.root, settings.model_packages)
         with session.reading(settings) as current:
-            path = autogenerate(current, models, message or "auto", request, outcome)
+            published = autogenerate(current, models, message or "auto", request, outcome)
     changes = [
         *outcome.changes,
         *(_filled_change(column, value) for column, value in outcome.required.filled),
     ]
     return MakeResult(
-        path,
+        published.path if published else None,
         tuple(changes),
         models,
         tuple(outcome.unconfirmed),
         tuple(sorted(outcome.refused_drops.items())),
         dry_run,
         tuple(outcome.required.missing),
+        _warnings(published),
     )
 
 
@@ -147,7 +165,7 @@ def autogenerate(
     message: str,
     request: AutogenRequest,
     outcome: AutogenOutcome,
-) -> Path | None:
+) -> Published | None:
     """Compare the models with a fully migrated database; a dry run only fills `outcome`."""
     from project import collector
 
@@ -172,7 +190,7 @@ def autogenerate(
             _refuse_unused(request.renames, outcome.used_answers, "--rename", ":")
             if request.required is not None:
                 _refuse_unused(request.required.values, outcome.required.used, "--default", "=")
-            return _published(created, current.settings.migrations_dir)
+            return _published(created, current.settings)
     finally:
         if current.connection.in_transaction():
             current.connection.rollback()
@@ -190,7 +208,8 @@ def _merge(settings: Settings, message: str | None) -> MakeResult:
         script = bridge.load_script(config)
         with _staging(script, settings.migrations_dir):
             created = bridge.merge_heads(config, script, message or "merge heads")
-            return MakeResult(_published(created, settings.migrations_dir), (), None)
+            published = _published(created, settings)
+            return published.result() if published else MakeResult(None, (), None)
 
 
 @contextmanager
@@ -212,10 +231,10 @@ STAMP_LENGTH = len("2026_01_01_000000")
 PUBLISH_TRIES = 100
 
 
-def _published(created: Script | list[Script | None] | None, directory: Path) -> Path | None:
-    """The written file, compiled and imported (a broken one is removed), then linked into the
-    migrations directory under a name that sorts after every other file there."""
-    from project.generated import check_generated
+def _published(created: Script | list[Script | None] | None, settings: Settings) -> Published | None:
+    """The written file, tidied by the project's ruff, compiled and imported (a broken one is
+    removed), then linked into the migrations directory under a name that sorts after every other."""
+    from project.generated import check_generated, tidy_file
 
     script = (
         next((item for item in created if item is not None), None) if isinstance(created, list) else created
@@ -223,8 +242,10 @@ def _published(created: Script | list[Script | None] | None, directory: Path) ->
     if script is None:
         return None
     path = Path(script.path)
-    check_generated(path, getattr(script, "module", None))
-    return _link_exclusively(path, directory)
+    changed, warning = tidy_file(path, settings.root)
+    # Unchanged, the module Alembic loaded right after writing it is this file: not run again.
+    check_generated(path, None if changed else getattr(script, "module", None))
+    return Published(_link_exclusively(path, settings.migrations_dir), warning)
 
 
 def _stamp_of(path: Path) -> datetime | None:

@@ -1,0 +1,32 @@
+"""How the user runs the tool, for the usage line and the hints that name a command: `python
+manage.py migrate` for the script, `manage migrate` for the installed console script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SCRIPT = "manage.py"
+_prefix = f"python {SCRIPT}"
+
+
+def program_name(argv0: str) -> str:
+    """`manage.py` (any `*.py` run by python), `python -m project`, or the console script's name."""
+    name = Path(argv0).name
+    if name == "__main__.py":
+        return "python -m project"
+    if not name or name.endswith(".py") or name == "-c":
+        return SCRIPT
+    return name
+
+
+def invoked_as(argv0: str) -> str:
+    """Remember how this process was started (main() only: tests keep `python manage.py`)."""
+    global _prefix
+    name = program_name(argv0)
+    _prefix = f"python {name}" if name.endswith(".py") else name
+    return name
+
+
+def command_prefix() -> str:
+    """What to type before a command name: `python manage.py` or `manage`."""
+    return _prefix

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from project.errors import ConfigError
+from manage_migrations.errors import ConfigError
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData

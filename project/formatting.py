@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from project.core.events import FailedStep
-    from project.history import StatusResult, StatusRow
-    from project.squash import PrunePlan
-    from project.verbs.inspect import CheckResult
-    from project.wipe import Dropped
+    from manage_migrations.core.events import FailedStep
+    from manage_migrations.history import StatusResult, StatusRow
+    from manage_migrations.squash import PrunePlan
+    from manage_migrations.verbs.inspect import CheckResult
+    from manage_migrations.wipe import Dropped
 
 Line = list[tuple[str, str | None]]  # (text, theme style) parts of one line
 

@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from project import ledger
-from project.errors import HistoryError
-from project.recorder import checksum_if_edited
+from manage_migrations import ledger
+from manage_migrations.errors import HistoryError
+from manage_migrations.recorder import checksum_if_edited
 
 if TYPE_CHECKING:
-    from project.core.graph import RevisionGraph
-    from project.ledger import LedgerRow
+    from manage_migrations.core.graph import RevisionGraph
+    from manage_migrations.ledger import LedgerRow
 
 REVISION_VALUE = re.compile(r"[0-9A-Za-z_]{1,64}")
 SHOWN_VALUE_LENGTH = 40

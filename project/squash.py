@@ -10,15 +10,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from project import schema_dump
-from project.errors import ConfigError, HistoryError, OperationFailed
-from project.integrity import REVISION_VALUE
+from manage_migrations import schema_dump
+from manage_migrations.errors import ConfigError, HistoryError, OperationFailed
+from manage_migrations.integrity import REVISION_VALUE
 
 if TYPE_CHECKING:
-    from project.core.graph import RevisionGraph as RevisionIndex
-    from project.core.graph import RevisionHeader
-    from project.integrity import EditedMigration
-    from project.schema_dump import DumpInfo
+    from manage_migrations.core.graph import RevisionGraph as RevisionIndex
+    from manage_migrations.core.graph import RevisionHeader
+    from manage_migrations.integrity import EditedMigration
+    from manage_migrations.schema_dump import DumpInfo
 
 SQUASHED_GLOB = "*-squashed-*.sql"
 PRUNE_HINT = "then run `python manage.py migrate:dump --prune` again"
@@ -209,7 +209,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from project import squashed_schema
+from manage_migrations import squashed_schema
 
 revision: str = {head.revision!r}
 down_revision: str | None = None

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from project import schema_dump
-from project.errors import HistoryError
+from manage_migrations import schema_dump
+from manage_migrations.errors import HistoryError
 
 
 class SquashError(HistoryError):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from project.commands import state
+from manage_migrations.commands import state
 
 
 def command(
@@ -14,8 +14,8 @@ def command(
     revision: Annotated[str, typer.Argument(help="Revision id (or file name) of the failed migration.")],
 ) -> None:
     """Mark a failed non-transactional migration as repaired, so migrate runs again."""
-    from project.naming import revision_argument
-    from project.verbs.maintain import resolve_failure
+    from manage_migrations.naming import revision_argument
+    from manage_migrations.verbs.maintain import resolve_failure
 
     app = state(ctx)
     result = resolve_failure(app.settings(), revision_argument(revision), app.output.progress)

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from project.errors import Interrupted
+from manage_migrations.errors import Interrupted
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

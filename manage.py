@@ -1,3 +1,3 @@
-from project.cli import main
+from manage_migrations.cli import main
 
 main()

@@ -548,7 +548,7 @@ def time_floor(ws: Workspace, dbs: Databases, count: int, runs: int) -> Floor:
 HELP_PROBE = """
 import sys
 sys.argv = ["manage.py", "--help"]
-from project.cli import main
+from manage_migrations.cli import main
 try:
     main()
 except SystemExit:

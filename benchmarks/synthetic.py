@@ -21,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_PER_MODULE = 50
 FIRST_TIMESTAMP = datetime(2026, 1, 1, 9, 0, 0)
 
-MANAGE_PY = "from project.cli import main\nmain()\n"
+MANAGE_PY = "from manage_migrations.cli import main\nmain()\n"
 
 PLAIN_ALEMBIC_INI = """[alembic]
 script_location = %(here)s/plain_alembic

@@ -5,8 +5,8 @@ import sys
 __version__ = "0.1.0"
 
 if "alembic.config" in sys.modules:
-    # Plain `alembic` imports this package to find script_location "project:alembic_env", just
+    # Plain `alembic` imports this package to find script_location "manage_migrations:alembic_env", just
     # before it reads version_locations: make it read the directory manage.py uses.
-    from project.alembic_env import locations
+    from manage_migrations.alembic_env import locations
 
     locations.install()

@@ -1,5 +1,5 @@
-"""Entry point for ``python -m project``."""
+"""Entry point for ``python -m manage_migrations``."""
 
-from project.cli import main
+from manage_migrations.cli import main
 
 main()

@@ -9,17 +9,17 @@ from argparse import Namespace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from project import collector
-from project.errors import ConfigError, HistoryError
-from project.naming import MAX_MESSAGE_LENGTH
-from project.settings import import_roots
+from manage_migrations import collector
+from manage_migrations.errors import ConfigError, HistoryError
+from manage_migrations.naming import MAX_MESSAGE_LENGTH
+from manage_migrations.settings import import_roots
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import Script, ScriptDirectory
 
-    from project.alembic_env.request import EnvRequest
-    from project.settings import Settings
+    from manage_migrations.alembic_env.request import EnvRequest
+    from manage_migrations.settings import Settings
 
 # Alembic is imported by the functions that use it: `migrate` with nothing to do never needs it.
 
@@ -33,7 +33,7 @@ def make_config(settings: Settings, request: EnvRequest | None = None) -> Config
     reads `request` (one object under one key) instead of loose attributes."""
     from alembic.config import Config
 
-    from project.alembic_env.request import REQUEST_KEY, EnvRequest
+    from manage_migrations.alembic_env.request import REQUEST_KEY, EnvRequest
 
     # Alembic's own chatter ("Generating ... done") is replaced by our output.
     config = Config(stdout=io.StringIO(), cmd_opts=Namespace(quiet=True, x=None))
@@ -53,7 +53,7 @@ def make_config(settings: Settings, request: EnvRequest | None = None) -> Config
 def ensure_migrations_dir(settings: Settings) -> None:
     """Create the migrations directory for the first revision; a file in its place is reported
     as the graph reports it, not as an OSError."""
-    from project.core.graph import RevisionGraph
+    from manage_migrations.core.graph import RevisionGraph
 
     RevisionGraph.load(settings.migrations_dir, settings.root)
     settings.migrations_dir.mkdir(parents=True, exist_ok=True)
@@ -66,8 +66,8 @@ def load_script(config: Config) -> ScriptDirectory:
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
-    from project.alembic_env.request import REQUEST_KEY
-    from project.core.graph import RevisionGraph, load_error
+    from manage_migrations.alembic_env.request import REQUEST_KEY
+    from manage_migrations.core.graph import RevisionGraph, load_error
 
     settings = config.attributes[REQUEST_KEY].settings
     if not settings.migrations_dir.is_dir():

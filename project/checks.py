@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from project.alembic_env.autogen import Change
+    from manage_migrations.alembic_env.autogen import Change
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import Abort, Exit, TyperException
 
-from project import program
-from project.commands import (
+from manage_migrations import program
+from manage_migrations.commands import (
     AppState,
     make_migration,
     migrate,
@@ -29,14 +29,14 @@ from project.commands import (
     migrate_status,
     state,
 )
-from project.compat import lighten
-from project.console import Output
-from project.core import interrupts
-from project.errors import ManageError, UsageError
-from project.settings import check_lock_timeout
+from manage_migrations.compat import lighten
+from manage_migrations.console import Output
+from manage_migrations.core import interrupts
+from manage_migrations.errors import ManageError, UsageError
+from manage_migrations.settings import check_lock_timeout
 
 if TYPE_CHECKING:
-    from project.compat import ClickContext
+    from manage_migrations.compat import ClickContext
 
 GLOBAL_FLAGS = frozenset({"--traceback", "-q", "--quiet", "-v", "--verbose"})
 GLOBAL_VALUE_OPTIONS = frozenset({"--database-url", "--lock-timeout"})
@@ -66,7 +66,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
 def _secrets_scrubbed(text: str, app: AppState | None) -> str:
     """Whatever source the URL came from (option, environment, .env, pyproject), hide its secrets."""
-    from project.core.url import redact_urls, secrets_of
+    from manage_migrations.core.url import redact_urls, secrets_of
 
     urls = [app.database_url] if app and app.database_url else []
     with contextlib.suppress(ManageError):

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 def migration_names(incomplete: str) -> list[str]:
     """The file names (without .py) starting with what was typed (typer keeps only those)."""
-    from project.core.graph import RevisionGraph  # only when completing
-    from project.settings import resolve_settings
+    from manage_migrations.core.graph import RevisionGraph  # only when completing
+    from manage_migrations.settings import resolve_settings
 
     try:
         settings = resolve_settings()

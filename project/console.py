@@ -17,7 +17,7 @@ from rich.style import Style
 from rich.text import Text
 from rich.theme import Theme
 
-from project.formatting import (
+from manage_migrations.formatting import (
     aligned,
     check_document,
     duration,
@@ -29,15 +29,15 @@ from project.formatting import (
     status_document,
     status_summary,
 )
-from project.formatting import extra_objects as _extra_objects
-from project.formatting import plural as _plural
-from project.formatting import shown as _shown
-from project.ticker import Ticker
+from manage_migrations.formatting import extra_objects as _extra_objects
+from manage_migrations.formatting import plural as _plural
+from manage_migrations.formatting import shown as _shown
+from manage_migrations.ticker import Ticker
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from project.core.events import (
+    from manage_migrations.core.events import (
         Event,
         FailedStep,
         LockWaiting,
@@ -46,14 +46,14 @@ if TYPE_CHECKING:
         StepDone,
         StepStarted,
     )
-    from project.errors import ManageError
-    from project.history import StatusResult
-    from project.integrity import EditedMigration
-    from project.schema_dump import DumpInfo
-    from project.squash import Pruned, PrunePlan
-    from project.verbs.inspect import CheckResult, HistoryEntry, SqlResult
-    from project.verbs.maintain import Accepted, Resolved
-    from project.wipe import Dropped
+    from manage_migrations.errors import ManageError
+    from manage_migrations.history import StatusResult
+    from manage_migrations.integrity import EditedMigration
+    from manage_migrations.schema_dump import DumpInfo
+    from manage_migrations.squash import Pruned, PrunePlan
+    from manage_migrations.verbs.inspect import CheckResult, HistoryEntry, SqlResult
+    from manage_migrations.verbs.maintain import Accepted, Resolved
+    from manage_migrations.wipe import Dropped
 
 THEME = Theme(
     {
@@ -141,7 +141,7 @@ class Output:
     # migrate / rollback
 
     def progress(self, event: Event) -> None:
-        from project.core.events import (
+        from manage_migrations.core.events import (
             Dropping,
             DumpLoaded,
             LedgerReconciled,

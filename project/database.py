@@ -8,10 +8,10 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from project import compat
-from project.core import url as urls
-from project.core.url import DatabaseURL
-from project.errors import ConfigError, DatabaseUnreachable
+from manage_migrations import compat
+from manage_migrations.core import url as urls
+from manage_migrations.core.url import DatabaseURL
+from manage_migrations.errors import ConfigError, DatabaseUnreachable
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine

@@ -12,8 +12,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from project.errors import ConfigError
-from project.settings import import_roots, make_importable
+from manage_migrations.errors import ConfigError
+from manage_migrations.settings import import_roots, make_importable
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData

@@ -6,17 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from project.program import command_prefix
+from manage_migrations.program import command_prefix
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from project.core.events import FailedStep
-    from project.history import StatusResult, StatusRow
-    from project.integrity import EditedMigration
-    from project.squash import PrunePlan
-    from project.verbs.inspect import CheckResult
-    from project.wipe import Dropped
+    from manage_migrations.core.events import FailedStep
+    from manage_migrations.history import StatusResult, StatusRow
+    from manage_migrations.integrity import EditedMigration
+    from manage_migrations.squash import PrunePlan
+    from manage_migrations.verbs.inspect import CheckResult
+    from manage_migrations.wipe import Dropped
 
 Line = list[tuple[str, str | None]]  # (text, theme style) parts of one line
 

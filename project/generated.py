@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType, ModuleType
 
-from project.errors import OperationFailed
+from manage_migrations.errors import OperationFailed
 
 BUG_HINT = "this is a bug in make:migration; please report it with the model that caused it"
 FUNCTIONS = ("upgrade", "downgrade")

@@ -6,14 +6,14 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from project.errors import Refused
-from project.settings import is_production
+from manage_migrations.errors import Refused
+from manage_migrations.settings import is_production
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from project.core.planner import Step
-    from project.settings import Settings
+    from manage_migrations.core.planner import Step
+    from manage_migrations.settings import Settings
 
 # Statements that destroy data, judged from the SQL a migration renders, not from its source text.
 DESTRUCTIVE = re.compile(
@@ -80,8 +80,8 @@ def why_destructive(step: Step, dialect: str, root: Path) -> str | None:
     """Why a migration counts as destroying data, judged from the statements it renders offline,
     or None when it does not; one that cannot be rendered offline counts (we cannot tell). A
     file that does not load at all is reported as such by the caller, not counted."""
-    from project.core.pretend import render
-    from project.errors import OperationFailed
+    from manage_migrations.core.pretend import render
+    from manage_migrations.errors import OperationFailed
 
     try:
         statements = render(dialect, step, root)

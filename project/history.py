@@ -8,16 +8,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from project import database, ledger, rawdb
-from project.core import store
-from project.core.graph import RevisionGraph
-from project.errors import HistoryError
-from project.integrity import edited_migrations, history_problem
-from project.program import command_prefix
+from manage_migrations import database, ledger, rawdb
+from manage_migrations.core import store
+from manage_migrations.core.graph import RevisionGraph
+from manage_migrations.errors import HistoryError
+from manage_migrations.integrity import edited_migrations, history_problem
+from manage_migrations.program import command_prefix
 
 if TYPE_CHECKING:
-    from project.core.preflight import State
-    from project.settings import Settings
+    from manage_migrations.core.preflight import State
+    from manage_migrations.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def read_history(settings: Settings) -> store.History:
         raise database.unreachable(url, str(exc), exc.elapsed) from None
     if plain is not None:
         return store.History(plain.heads, tuple(plain.rows), plain.failed)
-    from project.core import session
+    from manage_migrations.core import session
 
     with session.reading(settings) as current:
         return store.read(current.connection)

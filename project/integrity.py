@@ -8,14 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from project import ledger
-from project.checksums import Checksums
-from project.errors import HistoryError
-from project.program import command_prefix
+from manage_migrations import ledger
+from manage_migrations.checksums import Checksums
+from manage_migrations.errors import HistoryError
+from manage_migrations.program import command_prefix
 
 if TYPE_CHECKING:
-    from project.core.graph import RevisionGraph
-    from project.ledger import LedgerRow
+    from manage_migrations.core.graph import RevisionGraph
+    from manage_migrations.ledger import LedgerRow
 
 REVISION_VALUE = re.compile(r"[0-9A-Za-z_]{1,64}")
 SHOWN_VALUE_LENGTH = 40

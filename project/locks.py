@@ -17,13 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from project import database
-from project.errors import LockTimeout
+from manage_migrations import database
+from manage_migrations.errors import LockTimeout
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from project.core.url import DatabaseURL
+    from manage_migrations.core.url import DatabaseURL
 
 # The same 64-bit key in every process; advisory locks are scoped to one database already.
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"manage.py migrations").digest()[:8], "big", signed=True)

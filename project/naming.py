@@ -8,7 +8,7 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
-from project.errors import UsageError
+from manage_migrations.errors import UsageError
 
 # Also Alembic's truncate_slug_length: a message this short is never cut mid-word into `..._ver_`.
 MAX_MESSAGE_LENGTH = 60

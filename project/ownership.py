@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from project.errors import ConfigError
+from manage_migrations.errors import ConfigError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from project.settings import Settings
+    from manage_migrations.settings import Settings
 
 # Never owned, whatever a model names: dropping in them would break the server, not the project.
 SYSTEM_SCHEMAS = frozenset(
@@ -56,7 +56,7 @@ def model_schemas(settings: Settings) -> frozenset[str]:
     A project without models owns no extra schema; a model module that fails to import stops the
     command (exit 3) before anything is dropped, since what it owns cannot be known then.
     """
-    from project.discovery import NoModelsFound, discover_models
+    from manage_migrations.discovery import NoModelsFound, discover_models
 
     try:
         found = discover_models(settings.root, settings.model_packages)

@@ -10,10 +10,10 @@ _prefix = f"python {SCRIPT}"
 
 
 def program_name(argv0: str) -> str:
-    """`manage.py` (any `*.py` run by python), `python -m project`, or the console script's name."""
+    """`manage.py` (any `*.py` run by python), `python -m manage_migrations`, or the console script's name."""
     name = Path(argv0).name
     if name == "__main__.py":
-        return "python -m project"
+        return "python -m manage_migrations"
     if not name or name.endswith(".py") or name == "-c":
         return SCRIPT
     return name

@@ -9,10 +9,10 @@ import importlib
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from project.ledger import FAILURE_TABLE, LEDGER_TABLE, VERSION_TABLE, LedgerRow, parse_row
+from manage_migrations.ledger import FAILURE_TABLE, LEDGER_TABLE, VERSION_TABLE, LedgerRow, parse_row
 
 if TYPE_CHECKING:
-    from project.core.url import DatabaseURL
+    from manage_migrations.core.url import DatabaseURL
 
 LEDGER_COLUMNS = "revision, name, batch, applied_at, duration_ms, checksum"
 HISTORY_TABLES = (VERSION_TABLE, LEDGER_TABLE, FAILURE_TABLE)

@@ -8,8 +8,8 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
-from project import ledger
-from project.checksums import checksum
+from manage_migrations import ledger
+from manage_migrations.checksums import checksum
 
 
 @dataclass

@@ -13,8 +13,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from project.errors import ConfigError, OperationFailed
-from project.ledger import (
+from manage_migrations.errors import ConfigError, OperationFailed
+from manage_migrations.ledger import (
     LEDGER_TABLE,
     TOOL_TABLES,
     VERSION_TABLE,
@@ -26,7 +26,7 @@ from project.ledger import (
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from project.core.url import DatabaseURL
+    from manage_migrations.core.url import DatabaseURL
 
 DUMP_DIRECTORY = "schema"
 HISTORY_TABLES = (VERSION_TABLE, LEDGER_TABLE)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from project.errors import ConfigError, ManageError, UsageError
+from manage_migrations.errors import ConfigError, ManageError, UsageError
 
 DEFAULT_DATABASE_URL = "sqlite:///database.sqlite3"
 DEFAULT_MIGRATIONS = "migrations"

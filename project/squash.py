@@ -12,16 +12,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from project import schema_dump
-from project.errors import ConfigError, HistoryError, OperationFailed
-from project.integrity import REVISION_VALUE
-from project.program import command_prefix
+from manage_migrations import schema_dump
+from manage_migrations.errors import ConfigError, HistoryError, OperationFailed
+from manage_migrations.integrity import REVISION_VALUE
+from manage_migrations.program import command_prefix
 
 if TYPE_CHECKING:
-    from project.core.graph import RevisionGraph as RevisionIndex
-    from project.core.graph import RevisionHeader
-    from project.integrity import EditedMigration
-    from project.schema_dump import DumpInfo
+    from manage_migrations.core.graph import RevisionGraph as RevisionIndex
+    from manage_migrations.core.graph import RevisionHeader
+    from manage_migrations.integrity import EditedMigration
+    from manage_migrations.schema_dump import DumpInfo
 
 SQUASHED_GLOB = "*-squashed-*.sql"
 LINE_WIDTH = 72  # the squash migration's prose, within any team's line length
@@ -173,7 +173,7 @@ def apply(plan: PrunePlan, original_checksum: str, root: Path) -> str | None:
     squash migration replaces the pruned revisions the moment it is in place (the graph ignores
     their files), so an interruption at any point leaves a usable history. The squash migration
     is tidied by the project's ruff first, like every generated file; ruff's warning is returned."""
-    from project.generated import tidied
+    from manage_migrations.generated import tidied
 
     for dialect, target in zip(plan.dialects, plan.written, strict=True):
         source = schema_dump.dump_path(plan.head.path.parent, dialect)
@@ -227,7 +227,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from project import squashed_schema
+from manage_migrations import squashed_schema
 
 revision: str = "{head.revision}"
 down_revision: str | None = None

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from project import schema_dump
-from project.errors import HistoryError
-from project.program import command_prefix
+from manage_migrations import schema_dump
+from manage_migrations.errors import HistoryError
+from manage_migrations.program import command_prefix
 
 
 class SquashError(HistoryError):

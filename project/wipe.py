@@ -6,15 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from project import ledger, ownership
-from project.errors import OperationFailed, Refused
-from project.settings import PRODUCTION, is_production
+from manage_migrations import ledger, ownership
+from manage_migrations.errors import OperationFailed, Refused
+from manage_migrations.settings import PRODUCTION, is_production
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from project.ownership import Dependent, Owned
-    from project.settings import Settings
+    from manage_migrations.ownership import Dependent, Owned
+    from manage_migrations.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def restore_mark(connection: Connection, dropped: Dropped) -> None:
 
 def _dump_needs_empty_database(connection: Connection, settings: Settings) -> bool:
     """migrate loads a schema dump only into a database without tables, not even manage_state."""
-    from project import schema_dump
+    from manage_migrations import schema_dump
 
     dialect = schema_dump.dialect_name(connection.dialect.name)
     return schema_dump.dump_path(settings.migrations_dir, dialect).is_file()

@@ -86,7 +86,7 @@ def run_on_terminal(
     on stderr (polled, no fixed sleep). Returns the exit code and everything printed."""
     from conftest import CLI_ENV
 
-    (project.root / "manage.py").write_text("from project.cli import main\n\nmain()\n")
+    (project.root / "manage.py").write_text("from manage_migrations.cli import main\n\nmain()\n")
     child_env = {**os.environ, **CLI_ENV, **(env or {}), "DATABASE_URL": project.url}
     primary, secondary = os.openpty()
     try:

@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from conftest import Project
 
-from project import ledger
-from project.discovery import discover_models
+from manage_migrations import ledger
+from manage_migrations.discovery import discover_models
 
 TOOL_TABLES = ledger.TOOL_TABLES
 

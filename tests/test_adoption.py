@@ -101,8 +101,8 @@ def test_manage_in_your_application_from_a_subdirectory(application: Path) -> No
 def test_usage_and_hints_name_the_console_script(application: Path) -> None:
     usage = run(application, MANAGE)
     assert usage.stderr.startswith("Usage: manage [OPTIONS] COMMAND"), usage.stderr
-    help_text = ok(run(application, sys.executable, "-m", "project", "--help"))
-    assert help_text.startswith("Usage: python -m project [OPTIONS]")
+    help_text = ok(run(application, sys.executable, "-m", "manage_migrations", "--help"))
+    assert help_text.startswith("Usage: python -m manage_migrations [OPTIONS]")
     ok(run(application, MANAGE, "make:migration", "create notes"))
     head = next((application / "migrations").glob("*.py"))
     revision = re.search(r'revision: str = "(\w+)"', head.read_text()).group(1)
@@ -115,7 +115,7 @@ def test_usage_and_hints_name_the_console_script(application: Path) -> None:
 
 def test_manage_py_keeps_its_name(application: Path) -> None:
     """`python manage.py` (the repository's own script) still says manage.py in usage and hints."""
-    write(application / "manage.py", "from project.cli import main\n\nmain()\n")
+    write(application / "manage.py", "from manage_migrations.cli import main\n\nmain()\n")
     usage = run(application, sys.executable, "manage.py")
     assert usage.stderr.startswith("Usage: manage.py [OPTIONS] COMMAND"), usage.stderr
 
@@ -149,7 +149,7 @@ SRC_PYPROJECT = """
 models = ["app.models"]
 
 [tool.alembic]
-script_location = "project:alembic_env"
+script_location = "manage_migrations:alembic_env"
 version_locations = ["%(here)s/migrations"]
 prepend_sys_path = [".", "src"]
 """

@@ -269,7 +269,7 @@ def test_only_comparisons_of_constants_are_remembered() -> None:
     functions (`now()`, `nextval(...)`) and bound parameters go to the server every time."""
     from sqlalchemy import literal_column, select, text
 
-    from project.alembic_env.pg_defaults import _constants
+    from manage_migrations.alembic_env.pg_defaults import _constants
 
     def compared(left: str, right: object) -> object:
         return _constants(select(literal_column(left) == right))

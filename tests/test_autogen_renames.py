@@ -96,7 +96,7 @@ def _run_on_terminal(project: Project, answer: bytes, *args: str) -> str:
     primary, secondary = pty.openpty()
     env = {**os.environ, **CLI_ENV, "PYTHONPATH": str(REPO_ROOT)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "project", "--database-url", project.url, "make:migration", *args],
+        [sys.executable, "-m", "manage_migrations", "--database-url", project.url, "make:migration", *args],
         cwd=project.root,
         stdin=secondary,
         stdout=secondary,

@@ -9,8 +9,8 @@ import pytest
 from conftest import USERS_MODEL, Project
 from helpers import write_revision
 
-from project.errors import OperationFailed
-from project.generated import check_generated, undefined_names
+from manage_migrations.errors import OperationFailed
+from manage_migrations.generated import check_generated, undefined_names
 
 TAGS_MODEL = """
 from sqlalchemy import String

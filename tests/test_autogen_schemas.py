@@ -123,7 +123,7 @@ class T{index}(Base):
 
 def _run_manage(project: Project, seed: str, *args: str) -> subprocess.CompletedProcess[str]:
     """The real manage.py, with a hash seed of its own: sets iterate differently in each."""
-    (project.root / "manage.py").write_text("from project.cli import main\n\nmain()\n")
+    (project.root / "manage.py").write_text("from manage_migrations.cli import main\n\nmain()\n")
     env = {**os.environ, **CLI_ENV, "DATABASE_URL": project.url, "PYTHONHASHSEED": seed}
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=project.root, env=env, capture_output=True, text=True

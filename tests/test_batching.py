@@ -56,7 +56,7 @@ def _consistent(project: Project) -> None:
 def test_kill_9_in_the_middle_of_a_batch_leaves_a_consistent_database(
     project: Project, tmp_path: Path
 ) -> None:
-    (project.root / "manage.py").write_text("from project.cli import main\n\nmain()\n")
+    (project.root / "manage.py").write_text("from manage_migrations.cli import main\n\nmain()\n")
     marker = tmp_path / "inside_slow_migration"
     down = None
     for index in range(1, 6):

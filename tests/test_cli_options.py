@@ -10,7 +10,7 @@ from conftest import USERS_MODEL, Project
 
 PROBE = """
 import sys
-from project.cli import main
+from manage_migrations.cli import main
 sys.argv = ["manage.py", *sys.argv[1:]]
 try:
     main()

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 
-from project import compat
+from manage_migrations import compat
 
 
 def sqlite_engine(tmp_path: Path) -> sa.Engine:

@@ -128,7 +128,7 @@ def test_a_query_option_the_driver_rejects_is_a_configuration_error(sqlite_proje
 
 
 def test_secrets_from_the_environment_stay_hidden_in_tracebacks(sqlite_project: Project) -> None:
-    from project.cli import app
+    from manage_migrations.cli import app
 
     url = "postgresql://app:s3cr3tpw@127.0.0.1:1/app?sslpassword=qs3cr3tq"
     result = sqlite_project.runner.invoke(

@@ -8,10 +8,10 @@ import pytest
 from alembic.script import ScriptDirectory
 from helpers import write_revision
 
-from project import alembic_bridge
-from project.core.graph import RevisionGraph
-from project.errors import HistoryError
-from project.settings import resolve_settings
+from manage_migrations import alembic_bridge
+from manage_migrations.core.graph import RevisionGraph
+from manage_migrations.errors import HistoryError
+from manage_migrations.settings import resolve_settings
 
 
 def _branched_history(migrations: Path) -> None:

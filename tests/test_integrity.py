@@ -9,8 +9,8 @@ import pytest
 from conftest import USERS_MODEL, Project
 from helpers import create_table_revision, write_revision
 
-from project.settings import resolve_settings
-from project.verbs import inspect as verbs_inspect
+from manage_migrations.settings import resolve_settings
+from manage_migrations.verbs import inspect as verbs_inspect
 
 
 def _three_migrations(project: Project) -> list[str]:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from conftest import CLI_ENV, Project
 from helpers import write_revision
 
-MANAGE_PY = "from project.cli import main\n\nmain()\n"
+MANAGE_PY = "from manage_migrations.cli import main\n\nmain()\n"
 EMPTY_HISTORY = "no migration (empty history)"
 RUNS = 20
 LOOP_SECONDS = 40

@@ -14,7 +14,7 @@ import pytest
 from conftest import CLI_ENV, Project
 from helpers import create_table_revision, write_revision
 
-MANAGE_PY = "from project.cli import main\n\nmain()\n"
+MANAGE_PY = "from manage_migrations.cli import main\n\nmain()\n"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

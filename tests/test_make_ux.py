@@ -97,7 +97,7 @@ def test_two_runs_in_the_same_second_write_two_files(sqlite_project: Project) ->
     """Two real processes started together, until they land in the same second (5 tries)."""
     project = sqlite_project
     _seed(project)
-    (project.root / "manage.py").write_text("from project.cli import main\n\nmain()\n")
+    (project.root / "manage.py").write_text("from manage_migrations.cli import main\n\nmain()\n")
     env = {**os.environ, **CLI_ENV, "DATABASE_URL": project.url}
     command = [sys.executable, "manage.py", "make:migration", "same name", "--empty"]
     for _ in range(5):

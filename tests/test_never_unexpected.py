@@ -144,7 +144,7 @@ def _without_root_powers() -> list[str]:
 @pytest.mark.parametrize(("mode", "what"), [(0o000, "migrations directory migrations"), (0o600, "migration")])
 def test_an_unreadable_migrations_directory(two_applied: Project, mode: int, what: str) -> None:
     prefix = _without_root_powers()
-    (two_applied.root / "manage.py").write_text("from project.cli import main\n\nmain()\n")
+    (two_applied.root / "manage.py").write_text("from manage_migrations.cli import main\n\nmain()\n")
     env = {**os.environ, **CLI_ENV, "DATABASE_URL": two_applied.url}
     two_applied.migrations.chmod(mode)
     try:

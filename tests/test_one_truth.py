@@ -15,7 +15,7 @@ from helpers import create_table_revision, write_revision
 
 ALEMBIC_TABLE = """
 [tool.alembic]
-script_location = "project:alembic_env"
+script_location = "manage_migrations:alembic_env"
 version_locations = ["%(here)s/migrations"]
 prepend_sys_path = ["."]
 
@@ -234,7 +234,7 @@ def test_plain_alembic_racing_a_migrate_never_applies_a_migration_twice(project:
         downgrade="""op.execute("DELETE FROM runs WHERE label = 'slow_counted'")""",
     )
     assert project.run("migrate", "rev0001").exit_code == 0
-    (project.root / "manage.py").write_text("from project.cli import main\n\nmain()\n")
+    (project.root / "manage.py").write_text("from manage_migrations.cli import main\n\nmain()\n")
     env = {**os.environ, **CLI_ENV, "DATABASE_URL": project.url}
     ours = subprocess.Popen(
         [sys.executable, "manage.py", "migrate"],
@@ -274,7 +274,7 @@ def test_an_idle_session_timeout_does_not_end_the_migration_lock(project: Projec
         connection.exec_driver_sql(f"ALTER DATABASE {database} SET idle_session_timeout = '1500ms'")
         connection.commit()
     engine.dispose()
-    (project.root / "manage.py").write_text("from project.cli import main\n\nmain()\n")
+    (project.root / "manage.py").write_text("from manage_migrations.cli import main\n\nmain()\n")
     env = {**os.environ, **CLI_ENV, "DATABASE_URL": project.url}
     first = subprocess.Popen(
         [sys.executable, "manage.py", "migrate"], cwd=project.root, env=env, stdout=subprocess.PIPE, text=True

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from project.core.graph import RevisionGraph, RevisionHeader, _topological
-from project.core.planner import Applied, Selection, rollback_plan, upgrade_plan
-from project.errors import HistoryError, OperationFailed, UsageError
-from project.squash import refuse_rolling_back
+from manage_migrations.core.graph import RevisionGraph, RevisionHeader, _topological
+from manage_migrations.core.planner import Applied, Selection, rollback_plan, upgrade_plan
+from manage_migrations.errors import HistoryError, OperationFailed, UsageError
+from manage_migrations.squash import refuse_rolling_back
 
 
 def graph_of(

@@ -331,7 +331,7 @@ def _run_on_terminal(project: Project, answer: bytes, *args: str) -> tuple[int, 
 
 
 def test_the_index_reads_a_squash_header_without_executing_it(tmp_path: Path) -> None:
-    from project.core.graph import RevisionGraph
+    from manage_migrations.core.graph import RevisionGraph
 
     migrations = tmp_path / "migrations"
     migrations.mkdir()
@@ -374,7 +374,7 @@ def hook(event, args):
 
 sys.addaudithook(hook)
 sys.argv = ["manage.py", *sys.argv[1:]]
-from project.cli import main
+from manage_migrations.cli import main
 
 main()
 """

@@ -1,4 +1,4 @@
-"""The pytest plugin (project.testing): its fixtures and `pytest --migrations`, run by a real pytest
+"""The pytest plugin (manage_migrations.testing): its fixtures and `pytest --migrations`, run by a real pytest
 in a throwaway user project (own rootdir and pyproject.toml), on SQLite and on PostgreSQL."""
 
 from __future__ import annotations

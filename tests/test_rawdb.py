@@ -7,7 +7,7 @@ from pathlib import Path
 from conftest import Project
 from helpers import create_table_revision
 
-from project import database, ledger, rawdb
+from manage_migrations import database, ledger, rawdb
 
 
 def test_plain_driver_reads_what_sqlalchemy_reads(project: Project) -> None:

@@ -77,7 +77,7 @@ def test_a_terminal_shows_the_running_migration_with_its_elapsed_time(sqlite_pro
     project = sqlite_project
     first = create_table_revision(project.migrations, 1, "alpha", None)
     write_revision(project.migrations, "2026_01_01_000002", "slow", "rev0002", first, upgrade=SLOW)
-    (project.root / "manage.py").write_text("from project.cli import main\n\nmain()\n")
+    (project.root / "manage.py").write_text("from manage_migrations.cli import main\n\nmain()\n")
     env = {**os.environ, "COLUMNS": "120", "TERM": "xterm", "DATABASE_URL": project.url}
     env.pop("NO_COLOR", None)
     primary, secondary = os.openpty()
@@ -122,7 +122,7 @@ def test_a_terminal_shows_the_running_migration_with_its_elapsed_time(sqlite_pro
 
 
 def test_durations_are_scaled() -> None:
-    from project.formatting import duration
+    from manage_migrations.formatting import duration
 
     assert [duration(ms) for ms in (0.42, 9.96, 812.3, 999.6, 3012, 59_960, 252_400, 7_500_000)] == [
         "0.4 ms",
@@ -315,7 +315,7 @@ def test_the_files_beside_an_sqlite_database_are_ignored_by_git(tmp_path: Path) 
     (root / "migrations").mkdir(parents=True)
     (root / ".gitignore").write_text((REPO_ROOT / ".gitignore").read_text())
     create_table_revision(root / "migrations", 1, "alpha", None)
-    (root / "manage.py").write_text("from project.cli import main\n\nmain()\n")
+    (root / "manage.py").write_text("from manage_migrations.cli import main\n\nmain()\n")
     (root / "models").mkdir()
     (root / "models" / "__init__.py").write_text("")
     (root / "models" / "base.py").write_text((REPO_ROOT / "models" / "base.py").read_text())

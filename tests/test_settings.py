@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from conftest import USERS_MODEL, Project, fresh_database, make_project
 from helpers import create_table_revision
 
-from project.settings import resolve_settings
+from manage_migrations.settings import resolve_settings
 
 
 def _write_pyproject(root: Path, url: str) -> None:
@@ -33,7 +33,7 @@ def test_default_is_an_sqlite_file_in_the_project_root(sqlite_project: Project) 
     sqlite_project.write_model("users.py", USERS_MODEL)
     sqlite_project.make("create users")
     result = sqlite_project.runner.invoke(
-        __import__("project.cli", fromlist=["app"]).app, ["migrate"], env={"NO_COLOR": "1"}
+        __import__("manage_migrations.cli", fromlist=["app"]).app, ["migrate"], env={"NO_COLOR": "1"}
     )
     assert result.exit_code == 0, result.output
     assert "sqlite:///database.sqlite3" in result.stdout
@@ -44,7 +44,7 @@ def test_status_names_the_database_like_migrate_does(sqlite_project: Project) ->
     """The status fast path redacts URLs without SQLAlchemy; it must not mangle them."""
     import json
 
-    from project.cli import app
+    from manage_migrations.cli import app
 
     sqlite_project.write_model("users.py", USERS_MODEL)
     sqlite_project.make("create users")
@@ -58,7 +58,7 @@ def test_status_names_the_database_like_migrate_does(sqlite_project: Project) ->
 def test_database_url_from_environment_and_dotenv_reach_the_cli(
     sqlite_project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from project.cli import app
+    from manage_migrations.cli import app
 
     sqlite_project.write_model("users.py", USERS_MODEL)
     sqlite_project.make("create users")
@@ -120,7 +120,7 @@ def test_bad_urls_give_one_line_and_an_exit_code(
 
 
 def test_global_options_may_follow_the_command(sqlite_project: Project) -> None:
-    from project.cli import app
+    from manage_migrations.cli import app
 
     result = sqlite_project.runner.invoke(
         app, ["migrate:status", "--database-url", "postgres://u:pw123456@127.0.0.1:1/x"], env={}
@@ -149,7 +149,7 @@ def test_mysql_and_mariadb_schemes_use_pymysql(tmp_path: Path, monkeypatch: pyte
 
 def _status_json(project: Project, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """migrate:status --json with the URL from the project's own settings (no --database-url)."""
-    from project.cli import app
+    from manage_migrations.cli import app
 
     result = project.runner.invoke(app, ["migrate:status", "--json"], env={"NO_COLOR": "1", **(env or {})})
     return result.exit_code, result.stdout, result.stderr
@@ -248,7 +248,7 @@ def test_unknown_keys_in_tool_manage_are_refused(
     (sqlite_project.root / "pyproject.toml").write_text(f"[tool.manage]\n{table}\n", encoding="utf-8")
     create_table_revision(sqlite_project.migrations, 1, "alpha", None)
 
-    from project.cli import app
+    from manage_migrations.cli import app
 
     for command in ("migrate", "migrate:status"):
         result = sqlite_project.runner.invoke(app, [command], env={"NO_COLOR": "1"})
@@ -261,7 +261,7 @@ def test_unknown_keys_in_tool_manage_are_refused(
 
 
 def test_a_registered_sub_table_is_accepted(sqlite_project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    from project import settings
+    from manage_migrations import settings
 
     (sqlite_project.root / "pyproject.toml").write_text(
         "[tool.manage]\nmodels = ['models']\n\n[tool.manage.databases]\nmain = 'sqlite:///x.sqlite3'\n",

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from conftest import CLI_ENV, Project, fresh_database, make_project
 from helpers import create_table_revision
 
-from project.locks import LOCK_KEY
+from manage_migrations.locks import LOCK_KEY
 
 
 def _url_with(url: str, **parts: str | None) -> str:
@@ -237,7 +237,7 @@ class NotInstalled(MetaPathFinder):
 
 
 sys.meta_path.insert(0, NotInstalled())
-from project.cli import main
+from manage_migrations.cli import main
 
 sys.argv = ["manage.py", *sys.argv[1:]]
 main()
@@ -267,7 +267,7 @@ def test_a_missing_psycopg_3_gets_an_install_hint(sqlite_project: Project) -> No
 
 STATUS_PROBE = """
 import sys
-from project.cli import main
+from manage_migrations.cli import main
 sys.argv = ["manage.py", *sys.argv[1:]]
 try:
     main()

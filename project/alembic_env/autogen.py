@@ -13,10 +13,10 @@ from typing import Any
 from alembic.operations import MigrateOperation, ops
 from sqlalchemy import ForeignKeyConstraint, Identity, MetaData
 
-from project.alembic_env import checks as checks  # registers the CHECK comparator
-from project.alembic_env.backfill import RequiredFound, RequiredPolicy, fill_required_columns
-from project.alembic_env.constraint_names import ChosenName, Namer
-from project.alembic_env.enums import (
+from manage_migrations.alembic_env import checks as checks  # registers the CHECK comparator
+from manage_migrations.alembic_env.backfill import RequiredFound, RequiredPolicy, fill_required_columns
+from manage_migrations.alembic_env.constraint_names import ChosenName, Namer
+from manage_migrations.alembic_env.enums import (
     AlterEnumValuesOp,
     CreateEnumTypeOp,
     DropEnumTypeOp,
@@ -24,9 +24,9 @@ from project.alembic_env.enums import (
     enums_in,
     manage_enum_types,
 )
-from project.alembic_env.renames import Decide, RenameCandidate, apply_renames
-from project.alembic_env.schemas import CreateSchemaOp, DropSchemaOp, create_missing_schemas
-from project.naming import derived_name, migration_message
+from manage_migrations.alembic_env.renames import Decide, RenameCandidate, apply_renames
+from manage_migrations.alembic_env.schemas import CreateSchemaOp, DropSchemaOp, create_missing_schemas
+from manage_migrations.naming import derived_name, migration_message
 
 MANY_DROPS = 3
 

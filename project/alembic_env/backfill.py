@@ -14,7 +14,7 @@ from typing import Any
 from alembic.autogenerate import renderers
 from alembic.operations import MigrateOperation, ops
 
-from project import compat
+from manage_migrations import compat
 
 
 @dataclass(frozen=True)

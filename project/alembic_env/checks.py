@@ -13,7 +13,7 @@ from alembic.operations import ops
 from alembic.util import PriorityDispatchResult
 from sqlalchemy import CheckConstraint, Table
 
-from project.alembic_env.constraint_names import choose, shape_of
+from manage_migrations.alembic_env.constraint_names import choose, shape_of
 
 # Where Alembic 1.18+ keeps get_multi_check_constraints() of every compared table.
 PREFETCHED_CHECKS = "alembic_check_constraints"

@@ -24,7 +24,7 @@ from sqlalchemy import (
     exc,
 )
 
-from project import compat
+from manage_migrations import compat
 
 # The convention of models/base.py (DESIGN.md), for the kinds a model's own convention lacks.
 DEFAULT_CONVENTION: Mapping[str, str] = {

@@ -11,7 +11,7 @@ from alembic.operations import MigrateOperation, Operations, ops
 from alembic.util import DispatchPriority, PriorityDispatchResult, to_list
 from sqlalchemy import Column, Enum, MetaData
 
-from project import compat
+from manage_migrations import compat
 
 
 @Operations.register_operation("create_enum_type")

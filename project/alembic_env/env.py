@@ -2,6 +2,6 @@
 
 from alembic import context
 
-from project.alembic_env.environment import run
+from manage_migrations.alembic_env.environment import run
 
 run(context)

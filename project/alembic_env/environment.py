@@ -8,11 +8,11 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from project import compat, database, discovery, guard, ledger
-from project.alembic_env.request import REQUEST_KEY, EnvRequest
-from project.errors import ConfigError, ManageError, Refused
-from project.recorder import Recorder
-from project.settings import Settings, find_project_root, resolve_settings
+from manage_migrations import compat, database, discovery, guard, ledger
+from manage_migrations.alembic_env.request import REQUEST_KEY, EnvRequest
+from manage_migrations.errors import ConfigError, ManageError, Refused
+from manage_migrations.recorder import Recorder
+from manage_migrations.settings import Settings, find_project_root, resolve_settings
 
 FORCE_VALUES = ("1", "true", "yes")
 
@@ -52,7 +52,7 @@ def _same_defaults_are_unchanged(impl: Any, dialect: Any) -> None:
     """Alembic's own server-default comparison reports some equal defaults as changed ('' on
     SQLite); make:migration drops those afterwards, but a caller's process_revision_directives
     (pytest-alembic's "models match the DDL" test) sees the operations first."""
-    from project.alembic_env.autogen import _comparable
+    from manage_migrations.alembic_env.autogen import _comparable
 
     original = impl.compare_server_default
 
@@ -170,10 +170,10 @@ def _run(context: Any, request: EnvRequest, plain: bool) -> None:
 
         from alembic.util import to_list
 
-        from project.alembic_env import sqlite_types
-        from project.alembic_env.autogen import AutogenOutcome, AutogenRequest, directives_hook
-        from project.alembic_env.rendering import render_item_hook
-        from project.alembic_env.schemas import Scope, model_schemas
+        from manage_migrations.alembic_env import sqlite_types
+        from manage_migrations.alembic_env.autogen import AutogenOutcome, AutogenRequest, directives_hook
+        from manage_migrations.alembic_env.rendering import render_item_hook
+        from manage_migrations.alembic_env.schemas import Scope, model_schemas
 
         schemas = model_schemas(to_list(metadata, default=[]))
         scope = Scope(
@@ -206,7 +206,7 @@ def _run(context: Any, request: EnvRequest, plain: bool) -> None:
             _same_defaults_are_unchanged(context.get_context().impl, connection.dialect)
         if dialect_name == "postgresql" and connection is not None:
             # Two kinds of per-column round trips in Alembic's PostgreSQL compare, made once.
-            from project.alembic_env import pg_defaults, pg_serials
+            from manage_migrations.alembic_env import pg_defaults, pg_serials
 
             impl = context.get_context().impl
             pg_serials.install(impl, connection)

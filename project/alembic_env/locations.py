@@ -35,8 +35,8 @@ def install() -> None:
     from alembic.config import Config
     from alembic.util import CommandError
 
-    from project.errors import ManageError
-    from project.settings import migrations_directory, read_pyproject
+    from manage_migrations.errors import ManageError
+    from manage_migrations.settings import migrations_directory, read_pyproject
 
     original = getattr(Config, "get_version_locations_list", None)
     if original is None or getattr(original, "reconciled_with_manage_py", False):

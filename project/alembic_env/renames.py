@@ -10,7 +10,7 @@ from typing import Any
 from alembic.autogenerate import renderers
 from alembic.operations import ops
 
-from project import compat
+from manage_migrations import compat
 
 
 @dataclass(frozen=True)

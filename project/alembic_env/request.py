@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
 
-    from project.alembic_env.autogen import AutogenOutcome, AutogenRequest
-    from project.settings import Settings
+    from manage_migrations.alembic_env.autogen import AutogenOutcome, AutogenRequest
+    from manage_migrations.settings import Settings
 
 REQUEST_KEY = "manage.request"
 

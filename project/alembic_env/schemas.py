@@ -13,8 +13,8 @@ from alembic.operations import MigrateOperation, ops
 from alembic.util import DispatchPriority, PriorityDispatchResult, to_list
 from sqlalchemy import MetaData
 
-from project import ledger
-from project.errors import ConfigError
+from manage_migrations import ledger
+from manage_migrations.errors import ConfigError
 
 # PostgreSQL's pg_depend marks every member of an extension (PostGIS's spatial_ref_sys, ...)
 # with deptype 'e': the extension owns it, so no migration may drop it.

@@ -1,5 +1,5 @@
 <%!
-from project.alembic_env.template import body, import_block, literal, project_root
+from manage_migrations.alembic_env.template import body, import_block, literal, project_root
 %>"""${(message or "").replace("\\", "/").replace('"', "'")}
 
 Revision ID: ${up_revision}

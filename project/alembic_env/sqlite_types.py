@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from project import compat
+from manage_migrations import compat
 
 
 def compare_type(

@@ -87,7 +87,7 @@ def import_block(imports: str | None, bodies: Iterable[str | None], root: Path |
 
 def project_root(config: object) -> Path | None:
     """The root manage.py resolved, when the revision is written by it (plain alembic: None)."""
-    from project.alembic_env.request import REQUEST_KEY
+    from manage_migrations.alembic_env.request import REQUEST_KEY
 
     request = getattr(config, "attributes", {}).get(REQUEST_KEY)
     return request.settings.root if request is not None else None

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from project.console import Output
-from project.errors import ManageError
+from manage_migrations.console import Output
+from manage_migrations.errors import ManageError
 
 if TYPE_CHECKING:
-    from project.guard import Confirm
-    from project.settings import Settings
+    from manage_migrations.guard import Confirm
+    from manage_migrations.settings import Settings
 
 Force = Annotated[
     bool, typer.Option("--force", help="Skip the production confirmation (for deploy scripts).")
@@ -34,8 +34,8 @@ class AppState:
     url_noted: bool = False
 
     def settings(self) -> Settings:
-        from project.core.url import parse
-        from project.settings import resolve_settings
+        from manage_migrations.core.url import parse
+        from manage_migrations.settings import resolve_settings
 
         settings = resolve_settings(database_url=self.database_url, lock_timeout=self.lock_timeout)
         if self.verbose and not self.url_noted:

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from project.commands import state
-from project.errors import Refused, UsageError
+from manage_migrations.commands import state
+from manage_migrations.errors import Refused, UsageError
 
 if TYPE_CHECKING:
-    from project.alembic_env.backfill import RequiredColumn
-    from project.alembic_env.renames import RenameCandidate
-    from project.console import Output
-    from project.verbs.make import MakeResult
+    from manage_migrations.alembic_env.backfill import RequiredColumn
+    from manage_migrations.alembic_env.renames import RenameCandidate
+    from manage_migrations.console import Output
+    from manage_migrations.verbs.make import MakeResult
 
 
 def parse_renames(values: list[str]) -> dict[str, str]:
@@ -83,8 +83,8 @@ def command(
     ] = None,
 ) -> None:
     """Create a migration from model changes (autogenerate)."""
-    from project.naming import migration_message
-    from project.verbs import make
+    from manage_migrations.naming import migration_message
+    from manage_migrations.verbs import make
 
     app = state(ctx)
     settings = app.settings()

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from project import completion
-from project.commands import Force, confirmer, state
+from manage_migrations import completion
+from manage_migrations.commands import Force, confirmer, state
 
 
 def command(
@@ -34,7 +34,7 @@ def command(
     force: Force = False,
 ) -> None:
     """Run every pending migration as one batch."""
-    from project.verbs.migrate import MigrateOptions, migrate
+    from manage_migrations.verbs.migrate import MigrateOptions, migrate
 
     app = state(ctx)
     options = MigrateOptions(target, fake, step, pretend, use_dump=not no_dump)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from project.commands import state
+from manage_migrations.commands import state
 
 
 def command(
@@ -14,7 +14,7 @@ def command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (keys in README).")] = False,
 ) -> None:
     """Fail unless history, database and models agree."""
-    from project.verbs.inspect import check
+    from manage_migrations.verbs.inspect import check
 
     app = state(ctx)
     result = check(app.settings())

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from project.commands import confirmer, state
+from manage_migrations.commands import confirmer, state
 
 
 def command(
@@ -35,8 +35,8 @@ def command(
     the dump, so existing databases, `migrate --no-dump` and plain `alembic upgrade` keep working;
     it cannot be rolled back.
     """
-    from project.errors import UsageError
-    from project.verbs import maintain
+    from manage_migrations.errors import UsageError
+    from manage_migrations.verbs import maintain
 
     app = state(ctx)
     settings = app.settings()

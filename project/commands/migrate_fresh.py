@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from project.commands import Force, confirmer, state
+from manage_migrations.commands import Force, confirmer, state
 
 Cascade = Annotated[
     bool,
@@ -20,7 +20,7 @@ Cascade = Annotated[
 
 def command(ctx: typer.Context, force: Force = False, cascade: Cascade = False) -> None:
     """Drop every table, then run all migrations."""
-    from project.verbs.migrate import fresh
+    from manage_migrations.verbs.migrate import fresh
 
     app = state(ctx)
     result = fresh(app.settings(), cascade, confirmer(app, force), app.output.progress)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from project.commands import state
+from manage_migrations.commands import state
 
 
 def command(ctx: typer.Context) -> None:
     """List revision ids and parents, newest first."""
-    from project.verbs.inspect import history
+    from manage_migrations.verbs.inspect import history
 
     app = state(ctx)
     app.output.history(history(app.settings()))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from project.commands import Force, confirmer, state
+from manage_migrations.commands import Force, confirmer, state
 
 
 def command(
@@ -18,7 +18,7 @@ def command(
     force: Force = False,
 ) -> None:
     """Roll back all (or the last N) and migrate again."""
-    from project.verbs.rollback import refresh
+    from manage_migrations.verbs.rollback import refresh
 
     app = state(ctx)
     undone, redone = refresh(

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from project import completion
-from project.commands import state
+from manage_migrations import completion
+from manage_migrations.commands import state
 
 
 def command(
@@ -21,8 +21,8 @@ def command(
     ] = None,
 ) -> None:
     """Accept edited migration files after review (store their new checksum)."""
-    from project.naming import revision_argument
-    from project.verbs.maintain import accept_checksums
+    from manage_migrations.naming import revision_argument
+    from manage_migrations.verbs.maintain import accept_checksums
 
     app = state(ctx)
     wanted = tuple(revision_argument(revision) for revision in revisions or ())

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from project.commands import Force, confirmer, state
+from manage_migrations.commands import Force, confirmer, state
 
 
 def command(ctx: typer.Context, force: Force = False) -> None:
     """Roll back every applied migration, newest first."""
-    from project.core.planner import Selection
-    from project.verbs.rollback import rollback
+    from manage_migrations.core.planner import Selection
+    from manage_migrations.verbs.rollback import rollback
 
     app = state(ctx)
     result = rollback(

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from project import completion
-from project.commands import state
+from manage_migrations import completion
+from manage_migrations.commands import state
 
 
 def command(
@@ -21,8 +21,8 @@ def command(
     ],
 ) -> None:
     """Mark a failed non-transactional migration as repaired, so migrate runs again."""
-    from project.naming import revision_argument
-    from project.verbs.maintain import resolve_failure
+    from manage_migrations.naming import revision_argument
+    from manage_migrations.verbs.maintain import resolve_failure
 
     app = state(ctx)
     result = resolve_failure(app.settings(), revision_argument(revision), app.output.progress)

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from project import completion
-from project.commands import Force, confirmer, state
+from manage_migrations import completion
+from manage_migrations.commands import Force, confirmer, state
 
 
 def command(
@@ -35,9 +35,9 @@ def command(
     force: Force = False,
 ) -> None:
     """Roll back the last batch of migrations."""
-    from project.core.planner import Selection
-    from project.errors import UsageError
-    from project.verbs.rollback import rollback
+    from manage_migrations.core.planner import Selection
+    from manage_migrations.errors import UsageError
+    from manage_migrations.verbs.rollback import rollback
 
     if sum(option is not None for option in (step, batch, to)) > 1:
         raise UsageError("--step, --batch and --to cannot be used together")

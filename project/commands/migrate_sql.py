@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from project import completion
-from project.commands import state
+from manage_migrations import completion
+from manage_migrations.commands import state
 
 
 def command(
@@ -21,7 +21,7 @@ def command(
     down: Annotated[bool, typer.Option("--down", help="Print its downgrade instead.")] = False,
 ) -> None:
     """Print the SQL of one migration (no connection)."""
-    from project.verbs.inspect import sql
+    from manage_migrations.verbs.inspect import sql
 
     app = state(ctx)
     app.output.sql(sql(app.settings(), target, upgrade=not down))

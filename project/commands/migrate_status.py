@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from project.commands import state
+from manage_migrations.commands import state
 
 
 def command(
@@ -18,7 +18,7 @@ def command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (keys in README).")] = False,
 ) -> None:
     """Show the status of each migration."""
-    from project import history
+    from manage_migrations import history
 
     app = state(ctx)
     result = history.status(app.settings())

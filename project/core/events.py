@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
 if TYPE_CHECKING:
-    from project.integrity import EditedMigration
-    from project.wipe import Dropped
+    from manage_migrations.integrity import EditedMigration
+    from manage_migrations.wipe import Dropped
 
 
 @dataclass(frozen=True)

@@ -20,17 +20,17 @@ from time import perf_counter
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from project import compat, ledger
-from project.checksums import Checksums
-from project.core import interrupts, store
-from project.core.events import FailedStep, ProgressCallback, StepDone, StepStarted
-from project.core.graph import load_module
-from project.errors import Interrupted
+from manage_migrations import compat, ledger
+from manage_migrations.checksums import Checksums
+from manage_migrations.core import interrupts, store
+from manage_migrations.core.events import FailedStep, ProgressCallback, StepDone, StepStarted
+from manage_migrations.core.graph import load_module
+from manage_migrations.errors import Interrupted
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from project.core.planner import Plan, Step
+    from manage_migrations.core.planner import Plan, Step
 
 TRANSACTIONAL_DDL = frozenset({"postgresql", "sqlite"})
 SELF_COMMIT = re.compile(r"^\s*(COMMIT|END|ROLLBACK)\s*(;|$|\s+(WORK|TRANSACTION)\b)", re.IGNORECASE)

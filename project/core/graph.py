@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from project.errors import ConfigError, HistoryError, UsageError
-from project.settings import make_importable
+from manage_migrations.errors import ConfigError, HistoryError, UsageError
+from manage_migrations.settings import make_importable
 
 # The same file filter as Alembic's ScriptDirectory (sourceless and recursive options off).
 REVISION_FILE = re.compile(r"(?!\.\#|__init__)(.*\.py)$")

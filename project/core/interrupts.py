@@ -31,8 +31,8 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from project.errors import Interrupted
-from project.program import command_prefix
+from manage_migrations.errors import Interrupted
+from manage_migrations.program import command_prefix
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

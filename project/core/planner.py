@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from project.core.graph import RevisionGraph
-from project.errors import UsageError
+from manage_migrations.core.graph import RevisionGraph
+from manage_migrations.errors import UsageError
 
 
 @dataclass(frozen=True)

@@ -6,18 +6,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from project import guard, ledger
-from project.core import store
-from project.core.events import LedgerReconciled, ProgressCallback, ignore
-from project.core.graph import RevisionGraph
-from project.errors import HistoryError
-from project.integrity import EditedMigration, edited_migrations, history_problem
-from project.program import command_prefix
+from manage_migrations import guard, ledger
+from manage_migrations.core import store
+from manage_migrations.core.events import LedgerReconciled, ProgressCallback, ignore
+from manage_migrations.core.graph import RevisionGraph
+from manage_migrations.errors import HistoryError
+from manage_migrations.integrity import EditedMigration, edited_migrations, history_problem
+from manage_migrations.program import command_prefix
 
 if TYPE_CHECKING:
-    from project.core.session import Session
-    from project.guard import Confirm
-    from project.settings import Settings
+    from manage_migrations.core.session import Session
+    from manage_migrations.guard import Confirm
+    from manage_migrations.settings import Settings
 
 
 @dataclass(frozen=True)

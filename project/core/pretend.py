@@ -8,16 +8,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from project import compat
-from project.core.events import StepDone
-from project.core.executor import TRANSACTIONAL_DDL, is_bookkeeping
-from project.core.graph import load_module
-from project.errors import OperationFailed
+from manage_migrations import compat
+from manage_migrations.core.events import StepDone
+from manage_migrations.core.executor import TRANSACTIONAL_DDL, is_bookkeeping
+from manage_migrations.core.graph import load_module
+from manage_migrations.errors import OperationFailed
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from project.core.planner import Plan, Step
+    from manage_migrations.core.planner import Plan, Step
 
 
 def online(connection: Connection, plan: Plan, root: Path, on_step: Callable[[StepDone], None]) -> None:

@@ -8,14 +8,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from project import database, locks
-from project.core.events import LockWaiting, ProgressCallback, ignore
+from manage_migrations import database, locks
+from manage_migrations.core.events import LockWaiting, ProgressCallback, ignore
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from project.core.url import DatabaseURL
-    from project.settings import Settings
+    from manage_migrations.core.url import DatabaseURL
+    from manage_migrations.settings import Settings
 
 
 @dataclass

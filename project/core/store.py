@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from project import ledger
-from project.core.planner import Applied
-from project.errors import HistoryError
+from manage_migrations import ledger
+from manage_migrations.core.planner import Applied
+from manage_migrations.errors import HistoryError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from project.core.graph import RevisionGraph
+    from manage_migrations.core.graph import RevisionGraph
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, quote_plus, unquote
 
-from project.errors import ConfigError
+from manage_migrations.errors import ConfigError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL

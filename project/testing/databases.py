@@ -13,13 +13,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from project.errors import ConfigError
+from manage_migrations.errors import ConfigError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from project.core.url import DatabaseURL
-    from project.settings import Settings
+    from manage_migrations.core.url import DatabaseURL
+    from manage_migrations.settings import Settings
 
 SERVER_BACKENDS = frozenset({"postgresql", "mysql", "mariadb"})
 TEST_ENVIRONMENT = "testing"
@@ -37,7 +37,7 @@ class Throwaway:
 
     def __post_init__(self) -> None:
         if self.server_url:
-            from project import database
+            from manage_migrations import database
 
             server = database.parse_url(self.server_url, self.root)
             if server.backend in SERVER_BACKENDS:
@@ -57,7 +57,7 @@ class Throwaway:
         """The project's own settings (pytest's rootdir is the project root) for one throwaway
         database: never production, never prohibited from rolling back. Without a URL: for
         reading the files only, never to connect."""
-        from project.settings import resolve_settings
+        from manage_migrations.settings import resolve_settings
 
         resolved = resolve_settings(root=self.root)
         if url is None:
@@ -92,7 +92,7 @@ class Throwaway:
         if self._server is None:
             Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
             return
-        from project import database
+        from manage_migrations import database
 
         name = database.parse_url(url, self.root).database
         with self._admin() as connection:
@@ -113,7 +113,7 @@ class Throwaway:
     @contextmanager
     def _admin(self) -> Iterator[Connection]:
         """An autocommit connection to the server URL, for CREATE / DROP DATABASE."""
-        from project import database
+        from manage_migrations import database
 
         assert self._server is not None
         engine = database.create_engine_for(self._server, application_name="manage.py tests")

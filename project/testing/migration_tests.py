@@ -10,16 +10,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from project.core import planner, preflight, session
-from project.errors import ManageError
-from project.program import command_prefix
-from project.testing import schema
+from manage_migrations.core import planner, preflight, session
+from manage_migrations.errors import ManageError
+from manage_migrations.program import command_prefix
+from manage_migrations.testing import schema
 
 if TYPE_CHECKING:
-    from project.core.events import RunResult
-    from project.core.graph import RevisionGraph
-    from project.settings import Settings
-    from project.testing.databases import Throwaway
+    from manage_migrations.core.events import RunResult
+    from manage_migrations.core.graph import RevisionGraph
+    from manage_migrations.settings import Settings
+    from manage_migrations.testing.databases import Throwaway
 
 
 class MigrationTestFailed(Exception):
@@ -58,14 +58,14 @@ def _outcome(doing: str, call: Callable[[], RunResult]) -> None:
 
 
 def _upgrade(settings: Settings, target: str, doing: str) -> None:
-    from project.verbs.migrate import MigrateOptions, migrate
+    from manage_migrations.verbs.migrate import MigrateOptions, migrate
 
     # No schema dump: the migrations themselves are under test.
     _outcome(doing, lambda: migrate(settings, MigrateOptions(target=target, use_dump=False)))
 
 
 def _downgrade(settings: Settings, doing: str, selection: planner.Selection) -> None:
-    from project.verbs.rollback import rollback
+    from manage_migrations.verbs.rollback import rollback
 
     _outcome(doing, lambda: rollback(settings, selection))
 
@@ -79,7 +79,7 @@ def _schema(settings: Settings) -> schema.Schema:
 
 
 def _version_heads(settings: Settings) -> tuple[str, ...]:
-    from project.core import store
+    from manage_migrations.core import store
 
     with session.reading(settings) as current:
         try:
@@ -113,7 +113,7 @@ def upgrade(databases: Throwaway) -> None:
 
 
 def models_match(databases: Throwaway) -> None:
-    from project.verbs.inspect import check
+    from manage_migrations.verbs.inspect import check
 
     with _fresh(databases) as (settings, graph):
         heads = graph.heads()

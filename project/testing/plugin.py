@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from project.errors import ManageError
+from manage_migrations.errors import ManageError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.orm import Session
 
-    from project.testing.databases import Throwaway
-    from project.testing.migration_tests import MigrationTest
+    from manage_migrations.testing.databases import Throwaway
+    from manage_migrations.testing.migration_tests import MigrationTest
 
 DATABASES = pytest.StashKey["Throwaway"]()
 SERVER_VARIABLE = "TEST_DATABASE_URL"
@@ -53,7 +53,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _databases(config: pytest.Config) -> Throwaway:
     databases = config.stash.get(DATABASES, None)
     if databases is None:
-        from project.testing.databases import Throwaway
+        from manage_migrations.testing.databases import Throwaway
 
         server = config.getoption("manage_db") or os.environ.get(SERVER_VARIABLE)
         databases = config.stash[DATABASES] = Throwaway(config.rootpath, server)
@@ -83,7 +83,7 @@ def _reported() -> Iterator[None]:
 def manage_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A throwaway database migrated to head (from the schema dump when there is one), dropped
     at the end; each pytest-xdist worker gets its own."""
-    from project.verbs.migrate import migrate
+    from manage_migrations.verbs.migrate import migrate
 
     with _reported():
         databases = _databases(request.config)
@@ -102,7 +102,7 @@ def manage_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
 def manage_engine(manage_database_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
     """An engine on the test database, made as manage.py makes its own (SQLite runs real BEGINs,
     so savepoints work there too)."""
-    from project import database
+    from manage_migrations import database
 
     with _reported():
         engine = database.create_engine_for(
@@ -145,7 +145,7 @@ class MigrationTestItem(pytest.Item):
         self.test = test
 
     def runtest(self) -> None:
-        from project.testing.migration_tests import MigrationTestSkipped
+        from manage_migrations.testing.migration_tests import MigrationTestSkipped
 
         try:
             self.test.run(_databases(self.config))
@@ -153,7 +153,7 @@ class MigrationTestItem(pytest.Item):
             pytest.skip(str(exc))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        from project.testing.migration_tests import MigrationTestFailed
+        from manage_migrations.testing.migration_tests import MigrationTestFailed
 
         if isinstance(excinfo.value, MigrationTestFailed):
             return str(excinfo.value)
@@ -170,7 +170,7 @@ class MigrationTests(pytest.File):
     under the migrations directory's name (`migrations::test_stairway`)."""
 
     def collect(self) -> list[MigrationTestItem]:
-        from project.testing.migration_tests import TESTS
+        from manage_migrations.testing.migration_tests import TESTS
 
         return [MigrationTestItem.from_parent(self, name=test.name, test=test) for test in TESTS]
 

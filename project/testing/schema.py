@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from project import ledger
+from manage_migrations import ledger
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

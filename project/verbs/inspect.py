@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from project import checks
-from project.core import planner, preflight, pretend, session
+from manage_migrations import checks
+from manage_migrations.core import planner, preflight, pretend, session
 
 if TYPE_CHECKING:
-    from project.integrity import EditedMigration
-    from project.settings import Settings
+    from manage_migrations.integrity import EditedMigration
+    from manage_migrations.settings import Settings
 
 
 # Why the models were not compared, per problem kind: any problem stops the comparison, and the
@@ -42,9 +42,9 @@ class CheckResult:
 
 def check(settings: Settings) -> CheckResult:
     """The CI gate: one head, nothing pending, no applied file missing, models match migrations."""
-    from project import history
-    from project.discovery import discover_models
-    from project.verbs.make import autogenerate
+    from manage_migrations import history
+    from manage_migrations.discovery import discover_models
+    from manage_migrations.verbs.make import autogenerate
 
     graph = preflight.load_graph(settings)
     graph.load_all(settings.root)
@@ -60,7 +60,7 @@ def check(settings: Settings) -> CheckResult:
         if problems:
             reasons = "; ".join(dict.fromkeys(SKIPPED_BECAUSE[problem.kind] for problem in problems))
             return CheckResult(current.shown_url, tuple(problems), False, reasons)
-        from project.alembic_env.autogen import AutogenOutcome, AutogenRequest
+        from manage_migrations.alembic_env.autogen import AutogenOutcome, AutogenRequest
 
         models = discover_models(settings.root, settings.model_packages)
         outcome = AutogenOutcome()
@@ -114,7 +114,7 @@ class SqlResult:
 
 def sql(settings: Settings, target: str, *, upgrade: bool = True) -> SqlResult:
     """The SQL of one migration in Alembic's offline mode: no connection is opened."""
-    from project import database
+    from manage_migrations import database
 
     graph = preflight.load_graph(settings)
     revision = graph.resolve(target)

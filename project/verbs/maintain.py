@@ -6,17 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from project import guard, ledger
-from project.core import preflight, session
-from project.core.events import ProgressCallback, ignore
-from project.errors import OperationFailed, UsageError
+from manage_migrations import guard, ledger
+from manage_migrations.core import preflight, session
+from manage_migrations.core.events import ProgressCallback, ignore
+from manage_migrations.errors import OperationFailed, UsageError
 
 if TYPE_CHECKING:
-    from project.guard import Confirm
-    from project.integrity import EditedMigration
-    from project.schema_dump import DumpInfo
-    from project.settings import Settings
-    from project.squash import Pruned, PrunePlan
+    from manage_migrations.guard import Confirm
+    from manage_migrations.integrity import EditedMigration
+    from manage_migrations.schema_dump import DumpInfo
+    from manage_migrations.settings import Settings
+    from manage_migrations.squash import Pruned, PrunePlan
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def resolve_failure(settings: Settings, wanted: str, on_progress: ProgressCallba
 
 def dump_schema(settings: Settings) -> DumpInfo:
     """Write the schema and history of the migrated database as SQL under migrations/schema/."""
-    from project import schema_dump
+    from manage_migrations import schema_dump
 
     graph = preflight.load_graph(settings)
     with session.reading(settings) as current:
@@ -103,8 +103,8 @@ def dump_and_prune(
 ) -> Pruned:
     """migrate:dump --prune: dump a database at head, then replace the files the dump covers by
     one squash migration (squash.py). Nothing is written or deleted without consent."""
-    from project import schema_dump, squash
-    from project.checksums import checksum
+    from manage_migrations import schema_dump, squash
+    from manage_migrations.checksums import checksum
 
     graph = preflight.load_graph(settings)
     with session.writing(settings, on_progress) as current:

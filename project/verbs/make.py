@@ -12,19 +12,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from project import alembic_bridge as bridge
-from project.core import planner, preflight, session
-from project.errors import OperationFailed, UsageError
+from manage_migrations import alembic_bridge as bridge
+from manage_migrations.core import planner, preflight, session
+from manage_migrations.errors import OperationFailed, UsageError
 
 if TYPE_CHECKING:
     from alembic.script import Script, ScriptDirectory
 
-    from project.alembic_env.autogen import AutogenOutcome, AutogenRequest, Change
-    from project.alembic_env.backfill import AskDefault, RequiredColumn
-    from project.alembic_env.renames import Decide, RenameCandidate
-    from project.core.session import Session
-    from project.discovery import DiscoveredModels
-    from project.settings import Settings
+    from manage_migrations.alembic_env.autogen import AutogenOutcome, AutogenRequest, Change
+    from manage_migrations.alembic_env.backfill import AskDefault, RequiredColumn
+    from manage_migrations.alembic_env.renames import Decide, RenameCandidate
+    from manage_migrations.core.session import Session
+    from manage_migrations.discovery import DiscoveredModels
+    from manage_migrations.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -83,11 +83,11 @@ def make_migration(
     Probable renames are confirmed by `answers`; without an answer (no terminal) nothing is
     written unless `allow_drops` lets them be drop + add. A name without ASCII letters (`日本語`)
     is replaced by one derived from the operations."""
-    from project import collector
-    from project.alembic_env.autogen import AutogenOutcome, AutogenRequest
-    from project.alembic_env.backfill import RequiredPolicy
-    from project.discovery import discover_models
-    from project.naming import migration_message
+    from manage_migrations import collector
+    from manage_migrations.alembic_env.autogen import AutogenOutcome, AutogenRequest
+    from manage_migrations.alembic_env.backfill import RequiredPolicy
+    from manage_migrations.discovery import discover_models
+    from manage_migrations.naming import migration_message
 
     answers = answers or Answers()
     message = migration_message(name) if name is not None else None
@@ -153,7 +153,7 @@ def _refuse_unused(given: Mapping[str, str], used: set[str], flag: str, separato
 
 
 def _filled_change(column: RequiredColumn, value: str) -> Change:
-    from project.alembic_env.autogen import Change
+    from manage_migrations.alembic_env.autogen import Change
 
     rows = f"{column.rows} existing row{'' if column.rows == 1 else 's'}"
     return Change("~", f"column {column.key}  {rows} set to {value} (one-off), then NOT NULL")
@@ -167,7 +167,7 @@ def autogenerate(
     outcome: AutogenOutcome,
 ) -> Published | None:
     """Compare the models with a fully migrated database; a dry run only fills `outcome`."""
-    from project import collector
+    from manage_migrations import collector
 
     graph = preflight.load_graph(current.settings)
     preflight.refuse_several_heads(graph)
@@ -179,7 +179,7 @@ def autogenerate(
             f"{count} migration{'s are' if count > 1 else ' is'} pending; run migrate first",
             hint="make:migration compares the models with a database that is fully migrated",
         )
-    from project.alembic_env.request import EnvRequest
+    from manage_migrations.alembic_env.request import EnvRequest
 
     handoff = EnvRequest(current.settings, current.connection, tuple(models.metadata), request, outcome)
     config = bridge.make_config(current.settings, handoff)
@@ -216,7 +216,7 @@ def _merge(settings: Settings, message: str | None) -> MakeResult:
 def _staging(script: ScriptDirectory, migrations_dir: Path) -> Iterator[None]:
     """Alembic writes new revision files into a private hidden directory, which neither Alembic
     nor migrate:status reads: a concurrent run never sees a half-written file (removed at the end)."""
-    from project import compat
+    from manage_migrations import compat
 
     directory = Path(tempfile.mkdtemp(prefix=".make-", dir=migrations_dir))
     try:
@@ -234,7 +234,7 @@ PUBLISH_TRIES = 100
 def _published(created: Script | list[Script | None] | None, settings: Settings) -> Published | None:
     """The written file, tidied by the project's ruff, compiled and imported (a broken one is
     removed), then linked into the migrations directory under a name that sorts after every other."""
-    from project.generated import check_generated, tidy_file
+    from manage_migrations.generated import check_generated, tidy_file
 
     script = (
         next((item for item in created if item is not None), None) if isinstance(created, list) else created

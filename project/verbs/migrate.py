@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from project import guard
-from project.core import executor, interrupts, planner, preflight, pretend, session, store
-from project.core.events import (
+from manage_migrations import guard
+from manage_migrations.core import executor, interrupts, planner, preflight, pretend, session, store
+from manage_migrations.core.events import (
     Dropping,
     DumpLoaded,
     ProgressCallback,
@@ -18,11 +18,11 @@ from project.core.events import (
 )
 
 if TYPE_CHECKING:
-    from project.core.graph import RevisionGraph
-    from project.core.session import Session
-    from project.guard import Confirm
-    from project.settings import Settings
-    from project.wipe import Dropped
+    from manage_migrations.core.graph import RevisionGraph
+    from manage_migrations.core.session import Session
+    from manage_migrations.guard import Confirm
+    from manage_migrations.settings import Settings
+    from manage_migrations.wipe import Dropped
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def _load_dump(current: Session, graph: RevisionGraph, batch: int, on_progress: 
     equals migrating from scratch: one batch, and the environment recorded."""
     from sqlalchemy import inspect
 
-    from project import schema_dump, squash
+    from manage_migrations import schema_dump, squash
 
     path = schema_dump.dump_path(current.settings.migrations_dir, schema_dump.dialect_of(current.url))
     if not path.is_file():
@@ -163,7 +163,7 @@ def fresh(
     on_progress: ProgressCallback = ignore,
 ) -> FreshResult:
     """Drop every object in the schemas the project owns, then migrate from scratch."""
-    from project import wipe
+    from manage_migrations import wipe
 
     guard.refuse_if_prohibited(settings, "migrate:fresh")
     # Every migration is read before anything is dropped: a broken history stops fresh early.

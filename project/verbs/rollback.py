@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from project import guard
-from project.core import executor, interrupts, planner, preflight, session
-from project.core.events import PhaseDone, ProgressCallback, RunResult, RunStarted, ignore
-from project.verbs.migrate import MigrateOptions, _execute, run_migrate
+from manage_migrations import guard
+from manage_migrations.core import executor, interrupts, planner, preflight, session
+from manage_migrations.core.events import PhaseDone, ProgressCallback, RunResult, RunStarted, ignore
+from manage_migrations.verbs.migrate import MigrateOptions, _execute, run_migrate
 
 if TYPE_CHECKING:
-    from project.core.graph import RevisionGraph
-    from project.core.session import Session
-    from project.guard import Confirm
-    from project.settings import Settings
+    from manage_migrations.core.graph import RevisionGraph
+    from manage_migrations.core.session import Session
+    from manage_migrations.guard import Confirm
+    from manage_migrations.settings import Settings
 
 
 def rollback(
@@ -42,7 +42,7 @@ def run_rollback(
     confirm: Confirm | None,
     on_progress: ProgressCallback,
 ) -> RunResult:
-    from project.squash import refuse_rolling_back
+    from manage_migrations.squash import refuse_rolling_back
 
     state = preflight.read_state(current, graph, on_progress, repair=True)
     preflight.refuse_unresolved_failures(current, state)

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from conftest import USERS_MODEL, Project
+from pathlib import Path
+
+import sqlalchemy as sa
+from conftest import USERS_MODEL, Project, fresh_database
 from schema_state import assert_matches_models
 
 MOOD_MODEL = """
@@ -213,3 +216,25 @@ def test_pretend_on_an_added_postgresql_enum_value_changes_nothing(project: Proj
         labels = project.query("SELECT enum_range(NULL::mood)::text")
         assert labels == [("{happy,sad}",)]
     assert project.run("migrate").exit_code == 0
+
+
+def test_a_table_made_on_sqlite_takes_its_enum_type_with_it_on_postgresql(
+    sqlite_project: Project, tmp_path: Path
+) -> None:
+    """Teams generate on a laptop's SQLite and deploy to PostgreSQL: the downgrade must still drop
+    the native type that create_table made there, or the next upgrade fails ("already exists")."""
+    project = sqlite_project
+    project.write_model("diary.py", _moods("happy", "sad"))
+    created = project.make("create diaries")
+    assert 'sa.Enum(name="mood").drop(' in created.read_text().replace("'", '"')
+    for pg_url in fresh_database("postgresql", tmp_path / "pg"):
+        assert project.run("migrate", url=pg_url).exit_code == 0
+        assert project.run("migrate:rollback", url=pg_url).exit_code == 0
+        engine = sa.create_engine(pg_url)
+        with engine.connect() as connection:
+            assert (
+                connection.exec_driver_sql("SELECT count(*) FROM pg_type WHERE typname = 'mood'").scalar()
+                == 0
+            )
+        engine.dispose()
+        assert project.run("migrate", url=pg_url).exit_code == 0

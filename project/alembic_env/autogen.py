@@ -21,6 +21,7 @@ from manage_migrations.alembic_env.enums import (
     CreateEnumTypeOp,
     DropEnumTypeOp,
     database_enums,
+    drop_types_of_dropped_tables,
     enums_in,
     manage_enum_types,
 )
@@ -306,6 +307,8 @@ def directives_hook(metadata: Iterable[MetaData], request: AutogenRequest, outco
             wanted = enums_in(metadata)
             manage_enum_types(script.upgrade_ops, set(existing), wanted)
             manage_enum_types(script.downgrade_ops, set(wanted), existing)
+        else:
+            drop_types_of_dropped_tables(script.downgrade_ops, metadata)
         _settle(context, script, metadata, outcome)
         outcome.changes.extend(describe(script.upgrade_ops.ops, context.dialect))
         outcome.changes.extend(

@@ -284,3 +284,29 @@ def _reuse_existing_types(operation: ops.CreateTableOp, present: set[str]) -> No
 
 def enums_in(metadata: Iterable[MetaData]) -> set[str]:
     return set(_metadata_enums(metadata))
+
+
+def drop_types_of_dropped_tables(downgrade: ops.OpContainer, metadata: Iterable[MetaData]) -> None:
+    """Generated against a database without native enums, a migration that creates a table with
+    an Enum may still run on PostgreSQL, where drop_table leaves the type behind: drop each type
+    after its last table in the downgrade, unless a table this migration does not drop uses it."""
+    dropped = [op for op in downgrade.ops if isinstance(op, ops.DropTableOp)]
+    if not dropped:
+        return
+    names = {(op.schema, op.table_name) for op in dropped}
+    kept: set[str] = set()
+    by_table: dict[tuple[str | None, str], set[str]] = {}
+    for meta in metadata:
+        for table in meta.tables.values():
+            types = {enum.name for column in table.columns if (enum := _native_enum(column)) is not None}
+            if (table.schema, table.name) in names:
+                by_table[(table.schema, table.name)] = {name for name in types if name}
+            else:
+                kept |= {name for name in types if name}
+    last: dict[str, int] = {}
+    for index, operation in enumerate(downgrade.ops):
+        if isinstance(operation, ops.DropTableOp):
+            for name in by_table.get((operation.schema, operation.table_name), set()) - kept:
+                last[name] = index
+    for name, index in sorted(last.items(), key=lambda item: item[1], reverse=True):
+        downgrade.ops.insert(index + 1, DropEnumTypeOp(name))

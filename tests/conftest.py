@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -221,3 +222,14 @@ def twin_url(any_backend: str, tmp_path: Path) -> Iterator[str]:
     twin_dir = tmp_path / "twin"
     twin_dir.mkdir()
     yield from fresh_database(any_backend, twin_dir)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[str]]]:
+    """Real manage.py processes a test starts; any still running at the end are killed."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -86,7 +86,7 @@ def run_on_terminal(
     on stderr (polled, no fixed sleep). Returns the exit code and everything printed."""
     from conftest import CLI_ENV
 
-    (project.root / "manage.py").write_text("from manage_migrations.cli import main\n\nmain()\n")
+    (project.root / "manage.py").write_text(MANAGE_PY)
     child_env = {**os.environ, **CLI_ENV, **(env or {}), "DATABASE_URL": project.url}
     primary, secondary = os.openpty()
     try:
@@ -111,3 +111,29 @@ def run_on_terminal(
     finally:
         os.close(primary)
     return process.returncode, (stdout + seen + stderr).decode()
+
+
+MANAGE_PY = "from manage_migrations.cli import main\n\nmain()\n"
+
+
+def start_manage(
+    processes: list[subprocess.Popen[str]], project: Project, *args: str, **extra_env: str
+) -> subprocess.Popen[str]:
+    """The real manage.py (default `migrate`) in the project, piped, with the project's URL."""
+    from conftest import CLI_ENV
+
+    script = project.root / "manage.py"
+    if not script.exists():  # never rewritten: a process starting meanwhile would read it half-written
+        script.write_text(MANAGE_PY)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "APP_ENV")}
+    env.update(CLI_ENV, DATABASE_URL=project.url, **extra_env)
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", *(args or ("migrate",))],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    processes.append(process)
+    return process

@@ -3,53 +3,21 @@ server, and a signal at any instant leaves the database, its history and the rep
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import CLI_ENV, Project
-from helpers import write_revision
+from conftest import Project
+from helpers import start_manage, write_revision
 
-MANAGE_PY = "from manage_migrations.cli import main\n\nmain()\n"
 EMPTY_HISTORY = "no migration (empty history)"
 RUNS = 20
 LOOP_SECONDS = 40
-
-
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-def _start(
-    processes: list[subprocess.Popen[str]], project: Project, *args: str, **extra_env: str
-) -> subprocess.Popen[str]:
-    (project.root / "manage.py").write_text(MANAGE_PY)
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "APP_ENV")}
-    env.update(CLI_ENV, DATABASE_URL=project.url, **extra_env)
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", *(args or ("migrate",))],
-        cwd=project.root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    processes.append(process)
-    return process
 
 
 def _wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 30) -> None:
@@ -106,7 +74,7 @@ def test_a_long_statement_is_cancelled_on_the_server_within_seconds(
 ) -> None:
     revisions = _long_statement_history(project)
     marker = tmp_path / "in_long_statement"
-    process = _start(processes, project, LONG_STATEMENT_MARKER=str(marker))
+    process = start_manage(processes, project, LONG_STATEMENT_MARKER=str(marker))
     _wait_for(marker, process)
     time.sleep(0.3)  # the statement is on the server by now
 
@@ -140,7 +108,7 @@ def test_a_long_statement_is_cancelled_on_the_server_within_seconds(
         assert project.query(sleeping) == []
 
     # The lock was released: a second migrate gets it at once.
-    again = _start(processes, project, "migrate", "--lock-timeout", "0")
+    again = start_manage(processes, project, "migrate", "--lock-timeout", "0")
     stdout, stderr = again.communicate(timeout=30)
     assert again.returncode == 0, stdout + stderr
     assert "1 migration applied" in stdout
@@ -246,7 +214,7 @@ def _check_report(code: int, stdout: str, stderr: str, applied: int) -> bool:
 def _interrupt_at_random(
     project: Project, processes: list[subprocess.Popen[str]], delay: float
 ) -> tuple[int, str, str]:
-    process = _start(processes, project)
+    process = start_manage(processes, project)
     assert process.stdout is not None
     first = process.stdout.readline()  # "Running migrations on ...", printed before the first one
     time.sleep(delay)
@@ -257,7 +225,7 @@ def _interrupt_at_random(
 
 def _timings(project: Project, processes: list[subprocess.Popen[str]]) -> tuple[float, float, float]:
     """Seconds from "Running migrations" to the first DONE, to the summary line, and to the exit."""
-    process = _start(processes, project)
+    process = start_manage(processes, project)
     assert process.stdout is not None
     process.stdout.readline()
     began = time.monotonic()

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import CLI_ENV, Project
-from helpers import create_table_revision, write_revision
-
-MANAGE_PY = "from manage_migrations.cli import main\n\nmain()\n"
+from conftest import Project
+from helpers import MANAGE_PY, create_table_revision, start_manage, write_revision
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -71,33 +67,6 @@ def _three_migrations(project: Project) -> list[str]:
     return [first, "rev0002", "rev0003"]
 
 
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-def _start(
-    processes: list[subprocess.Popen[str]], project: Project, *args: str, **extra_env: str
-) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "APP_ENV")}
-    env.update(CLI_ENV, DATABASE_URL=project.url, **extra_env)
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", *(args or ("migrate",))],
-        cwd=project.root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    processes.append(process)
-    return process
-
-
 def _finish(process: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str, str]:
     stdout, stderr = process.communicate(timeout=timeout)
     return process.returncode, stdout, stderr
@@ -117,7 +86,7 @@ def _blocked_in_second_migration(
 ) -> tuple[subprocess.Popen[str], Path]:
     """A migrate process that holds the lock and sits inside rev0002 until the gate opens."""
     gate = tmp_path / "gate"
-    holder = _start(processes, project, MIGRATION_GATE=str(gate))
+    holder = start_manage(processes, project, MIGRATION_GATE=str(gate))
     reached = Path(f"{gate}.reached")
     _wait_until(lambda: reached.exists() or holder.poll() is not None, "the holder is inside rev0002")
     assert holder.poll() is None, holder.communicate()
@@ -136,7 +105,7 @@ def test_second_process_waits_for_the_holder_then_finds_nothing(
     revisions = _three_migrations(project)
     holder, gate = _blocked_in_second_migration(processes, project, tmp_path)
 
-    waiter = _start(processes, project)
+    waiter = start_manage(processes, project)
     assert waiter.stderr is not None
     waiting = waiter.stderr.readline()
     assert f"Waiting up to 60 s for the migration lock held by manage.py pid {holder.pid} on " in waiting
@@ -165,7 +134,7 @@ def test_lock_timeout_gives_up_with_exit_5_and_changes_nothing(
     holder, gate = _blocked_in_second_migration(processes, project, tmp_path)
 
     started = time.monotonic()
-    code, stdout, stderr = _finish(_start(processes, project, "migrate", "--lock-timeout", "0.3"))
+    code, stdout, stderr = _finish(start_manage(processes, project, "migrate", "--lock-timeout", "0.3"))
 
     assert code == 5, stdout + stderr
     assert time.monotonic() - started < 10
@@ -178,7 +147,7 @@ def test_lock_timeout_gives_up_with_exit_5_and_changes_nothing(
     assert project.version() == set()
     assert project.ledger() == []
 
-    status = _start(processes, project, "migrate:status")
+    status = start_manage(processes, project, "migrate:status")
     code, stdout, _ = _finish(status)
     assert code == 0
     assert "0 ran, 3 pending." in stdout
@@ -194,7 +163,7 @@ def test_a_killed_holder_never_leaves_the_lock_stuck(
     revisions = _three_migrations(project)
     if project.backend == "postgresql":
         # Killed while the server is busy for it: the server must notice the dead client itself.
-        holder = _start(processes, project, SLOW_SQL="1")
+        holder = start_manage(processes, project, SLOW_SQL="1")
         _wait_until(
             lambda: project.query("SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'"),
             "the holder runs pg_sleep",
@@ -205,7 +174,7 @@ def test_a_killed_holder_never_leaves_the_lock_stuck(
     holder.wait()
 
     started = time.monotonic()
-    code, stdout, stderr = _finish(_start(processes, project, "migrate", "--lock-timeout", "15"))
+    code, stdout, stderr = _finish(start_manage(processes, project, "migrate", "--lock-timeout", "15"))
 
     assert code == 0, stderr
     assert time.monotonic() - started < 10
@@ -240,7 +209,7 @@ def test_a_signal_rolls_back_the_current_migration_and_releases_the_lock(
     assert _labels(project) == []
     if project.backend == "postgresql":
         assert project.query(ADVISORY_LOCKS) == []
-    again = _finish(_start(processes, project, "migrate", "--lock-timeout", "0"))
+    again = _finish(start_manage(processes, project, "migrate", "--lock-timeout", "0"))
     assert again[0] == 0, again[2]
     assert _labels(project) == ["rev0002", "rev0003"]
 
@@ -251,7 +220,7 @@ def test_ten_concurrent_migrates_run_each_migration_once(
 ) -> None:
     revisions = _three_migrations(project)
 
-    racers = [_start(processes, project) for _ in range(10)]
+    racers = [start_manage(processes, project) for _ in range(10)]
     results = [_finish(process, timeout=120) for process in racers]
 
     assert [code for code, _, _ in results] == [0] * 10, [err for _, _, err in results]

@@ -12,10 +12,11 @@ import heapq
 import importlib.util
 import re
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from manage_migrations.errors import ConfigError, HistoryError, UsageError
 from manage_migrations.settings import make_importable
@@ -347,29 +348,37 @@ def _without_stamp(name: str) -> str:
     return parts[4] if len(parts) == 5 and all(part.isdigit() for part in parts[:4]) else name
 
 
+def ordered_by(parents: dict[str, set[str]], key: Callable[[str], tuple[Any, ...]]) -> list[str]:
+    """Kahn's topological sort: parents before children, among the ready ones the smallest `key`
+    first. `parents` maps each node to its parents within the same set. Nodes on a cycle are
+    left out (the caller notices the shorter result)."""
+    waiting = {node: len(found) for node, found in parents.items()}
+    children: dict[str, list[str]] = {node: [] for node in parents}
+    for node, found in parents.items():
+        for parent in found:
+            children[parent].append(node)
+    ready = [(key(node), node) for node, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        _, node = heapq.heappop(ready)
+        order.append(node)
+        for child in children[node]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                heapq.heappush(ready, (key(child), child))
+    return order
+
+
 def _topological(revisions: dict[str, RevisionHeader]) -> tuple[str, ...]:
     """Parents (and dependencies) before children, ties by file name; a cycle is a HistoryError."""
     parents = {
         rev: set(header.down_revisions) | {dep for dep in header.depends_on if dep in revisions}
         for rev, header in revisions.items()
     }
-    waiting = {rev: len(found) for rev, found in parents.items()}
-    children: dict[str, list[str]] = {rev: [] for rev in revisions}
-    for rev, found in parents.items():
-        for parent in found:
-            children[parent].append(rev)
-    ready = [(revisions[rev].path.name, rev) for rev, count in waiting.items() if count == 0]
-    heapq.heapify(ready)
-    order: list[str] = []
-    while ready:
-        _, revision = heapq.heappop(ready)
-        order.append(revision)
-        for child in children[revision]:
-            waiting[child] -= 1
-            if waiting[child] == 0:
-                heapq.heappush(ready, (revisions[child].path.name, child))
+    order = ordered_by(parents, lambda rev: (revisions[rev].path.name,))
     if len(order) != len(revisions):
-        cycle = _cycle(revisions, parents, {rev for rev, count in waiting.items() if count})
+        cycle = _cycle(revisions, parents, set(revisions) - set(order))
         shown = " -> ".join(f"{revisions[rev].name} ({rev})" for rev in [*cycle, cycle[0]])
         raise HistoryError(
             f"the revision graph has a cycle: {shown}",

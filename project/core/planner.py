@@ -6,12 +6,11 @@ rows each step leaves behind lives here, so it is unit-tested without a server.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from manage_migrations.core.graph import RevisionGraph
+from manage_migrations.core.graph import RevisionGraph, ordered_by
 from manage_migrations.errors import UsageError
 
 
@@ -116,23 +115,8 @@ def application_order(
     def key(revision: str) -> tuple[int, int]:
         return (position.get(revision, -1), graph_position[revision])
 
-    waiting = {revision: sum(1 for p in graph.parents(revision) if p in members) for revision in members}
-    children: dict[str, list[str]] = {revision: [] for revision in members}
-    for revision in members:
-        for parent in graph.parents(revision):
-            if parent in members:
-                children[parent].append(revision)
-    ready = [(key(revision), revision) for revision, count in waiting.items() if count == 0]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        _, revision = heapq.heappop(ready)
-        order.append(revision)
-        for child in children[revision]:
-            waiting[child] -= 1
-            if waiting[child] == 0:
-                heapq.heappush(ready, (key(child), child))
-    return order
+    parents = {revision: {p for p in graph.parents(revision) if p in members} for revision in members}
+    return ordered_by(parents, key)
 
 
 def _by_batch(selection: Selection) -> bool:

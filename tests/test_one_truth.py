@@ -25,12 +25,12 @@ migrations = "migrations"
 """
 
 
-def alembic(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+def alembic(project: Project, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
     """Plain `alembic` from the project root, through the shared environment."""
     (project.root / "pyproject.toml").write_text(ALEMBIC_TABLE)
     if not (project.root / "models" / "users.py").exists():
         project.write_model("users.py", USERS_MODEL)  # the environment refuses a project without models
-    env = {**os.environ, **CLI_ENV, "DATABASE_URL": project.url}
+    env = {**os.environ, **CLI_ENV, "DATABASE_URL": project.url, **extra_env}
     return subprocess.run(
         [sys.executable, "-m", "alembic", *args],
         cwd=project.root,
@@ -228,14 +228,17 @@ def test_plain_alembic_racing_a_migrate_never_applies_a_migration_twice(project:
         "rev0002",
         "rev0001",
         upgrade="""
+        import os, pathlib
+        pathlib.Path(os.environ["RACE_MARKER"]).touch()
         op.execute("SELECT pg_sleep(2)")
         op.execute("INSERT INTO runs (label) VALUES ('slow_counted')")
         """,
         downgrade="""op.execute("DELETE FROM runs WHERE label = 'slow_counted'")""",
     )
     assert project.run("migrate", "rev0001").exit_code == 0
+    marker = project.root / "inside_the_slow_migration"
     (project.root / "manage.py").write_text("from manage_migrations.cli import main\n\nmain()\n")
-    env = {**os.environ, **CLI_ENV, "DATABASE_URL": project.url}
+    env = {**os.environ, **CLI_ENV, "DATABASE_URL": project.url, "RACE_MARKER": str(marker)}
     ours = subprocess.Popen(
         [sys.executable, "manage.py", "migrate"],
         cwd=project.root,
@@ -244,14 +247,17 @@ def test_plain_alembic_racing_a_migrate_never_applies_a_migration_twice(project:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(0.7)
-    theirs = alembic(project, "upgrade", "head")
+    deadline = time.monotonic() + 30
+    while not marker.exists():  # start Alembic only once ours is inside the slow migration
+        assert ours.poll() is None and time.monotonic() < deadline, ours.communicate()
+        time.sleep(0.02)
+    theirs = alembic(project, "upgrade", "head", RACE_MARKER=str(project.root / "theirs_too"))
     out, err = ours.communicate(timeout=60)
 
     assert project.query("SELECT count(*) FROM runs WHERE label = 'slow_counted'") == [(1,)]
     assert project.version() == {"rev0002"}
-    codes = sorted([ours.returncode, theirs.returncode])
-    assert codes[0] == 0 and codes[1] != 0, (out, err, theirs.stderr)
+    assert sorted([ours.returncode, theirs.returncode])[0] == 0, (out, err, theirs.stderr)
+    assert ours.returncode != theirs.returncode, "both overlapped, so one of them must have lost"
     if ours.returncode:
         assert ours.returncode == 6, err
         assert "alembic_version changed while this run was migrating" in err

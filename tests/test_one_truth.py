@@ -272,8 +272,13 @@ def test_an_idle_session_timeout_does_not_end_the_migration_lock(project: Projec
         "slow",
         "rev0002",
         "rev0001",
-        upgrade="""op.execute("SELECT pg_sleep(3.5)")""",
+        upgrade="""
+        import os, pathlib
+        pathlib.Path(os.environ["SLOW_MARKER"]).touch()
+        op.execute("SELECT pg_sleep(3.5)")
+        """,
     )
+    marker = project.root / "inside_the_slow_migration"
     database = project.url.rsplit("/", 1)[1]
     engine = project.engine()
     with engine.connect() as connection:
@@ -281,11 +286,15 @@ def test_an_idle_session_timeout_does_not_end_the_migration_lock(project: Projec
         connection.commit()
     engine.dispose()
     (project.root / "manage.py").write_text("from manage_migrations.cli import main\n\nmain()\n")
-    env = {**os.environ, **CLI_ENV, "DATABASE_URL": project.url}
+    env = {**os.environ, **CLI_ENV, "DATABASE_URL": project.url, "SLOW_MARKER": str(marker)}
     first = subprocess.Popen(
         [sys.executable, "manage.py", "migrate"], cwd=project.root, env=env, stdout=subprocess.PIPE, text=True
     )
-    time.sleep(2.5)
+    deadline = time.monotonic() + 30
+    while not marker.exists():
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.02)
+    time.sleep(1.6)  # the lock's connection has now been idle longer than idle_session_timeout
     second = subprocess.run(
         [sys.executable, "manage.py", "migrate"], cwd=project.root, env=env, capture_output=True, text=True
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -103,44 +104,35 @@ class FailureRow:
     failed_at: datetime
 
 
-_TABLE: Table | None = None
-_STATE: Table | None = None
-_FAILURES: Table | None = None
-
-
+@functools.cache
 def ledger_table() -> Table:
-    global _TABLE
-    if _TABLE is None:
-        from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table
+    from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table
 
-        _TABLE = Table(
-            LEDGER_TABLE,
-            MetaData(),
-            Column("id", Integer, primary_key=True, autoincrement=True),
-            Column("revision", String(64), nullable=False, unique=True),
-            Column("name", String(255), nullable=False),
-            Column("batch", Integer, nullable=False),
-            Column("applied_at", DateTime, nullable=False),
-            Column("duration_ms", Float),
-            Column("checksum", String(64)),
-        )
-    return _TABLE
+    return Table(
+        LEDGER_TABLE,
+        MetaData(),
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("revision", String(64), nullable=False, unique=True),
+        Column("name", String(255), nullable=False),
+        Column("batch", Integer, nullable=False),
+        Column("applied_at", DateTime, nullable=False),
+        Column("duration_ms", Float),
+        Column("checksum", String(64)),
+    )
 
 
+@functools.cache
 def failure_table() -> Table:
-    global _FAILURES
-    if _FAILURES is None:
-        from sqlalchemy import Column, DateTime, MetaData, String, Table, Text
+    from sqlalchemy import Column, DateTime, MetaData, String, Table, Text
 
-        _FAILURES = Table(
-            FAILURE_TABLE,
-            MetaData(),
-            Column("revision", String(64), primary_key=True),
-            Column("name", String(255), nullable=False),
-            Column("error", Text, nullable=False),
-            Column("failed_at", DateTime, nullable=False),
-        )
-    return _FAILURES
+    return Table(
+        FAILURE_TABLE,
+        MetaData(),
+        Column("revision", String(64), primary_key=True),
+        Column("name", String(255), nullable=False),
+        Column("error", Text, nullable=False),
+        Column("failed_at", DateTime, nullable=False),
+    )
 
 
 def has_table(connection: Connection, name: str) -> bool:
@@ -153,22 +145,17 @@ def ensure_ledger(connection: Connection) -> None:
     ledger_table().create(connection, checkfirst=True)
 
 
-_VERSION: Table | None = None
-
-
+@functools.cache
 def version_table() -> Table:
     """alembic_version exactly as Alembic creates it, so plain `alembic` keeps working."""
-    global _VERSION
-    if _VERSION is None:
-        from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table
+    from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table
 
-        _VERSION = Table(
-            VERSION_TABLE,
-            MetaData(),
-            Column("version_num", String(32), nullable=False),
-            PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
-        )
-    return _VERSION
+    return Table(
+        VERSION_TABLE,
+        MetaData(),
+        Column("version_num", String(32), nullable=False),
+        PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+    )
 
 
 def ensure_version_table(connection: Connection) -> None:
@@ -257,19 +244,17 @@ def record_reverted(connection: Connection, revisions: tuple[str, ...]) -> None:
         connection.execute(table.delete().where(table.c.revision.in_(chunk)))
 
 
+@functools.cache
 def state_table() -> Table:
     """Facts about the database itself, e.g. the environment it was last migrated in."""
-    global _STATE
-    if _STATE is None:
-        from sqlalchemy import Column, MetaData, String, Table
+    from sqlalchemy import Column, MetaData, String, Table
 
-        _STATE = Table(
-            STATE_TABLE,
-            MetaData(),
-            Column("name", String(64), primary_key=True),
-            Column("value", String(255), nullable=False),
-        )
-    return _STATE
+    return Table(
+        STATE_TABLE,
+        MetaData(),
+        Column("name", String(64), primary_key=True),
+        Column("value", String(255), nullable=False),
+    )
 
 
 def read_environment(connection: Connection) -> str | None:

@@ -72,9 +72,14 @@ def is_bookkeeping(statement: str) -> bool:
     return lowered.startswith(("select", "show")) and any(m in lowered for m in CATALOG_MARKERS)
 
 
+def declared_outside_transaction(module: ModuleType) -> bool:
+    """A migration file opts out of its transaction with a module-level `transactional = False`."""
+    return getattr(module, "transactional", True) is False
+
+
 def needs_own_transaction(module: ModuleType, path: Path) -> bool:
     """A migration that commits by itself (`transactional = False`, or autocommit_block())."""
-    if getattr(module, "transactional", True) is False:
+    if declared_outside_transaction(module):
         return True
     return "autocommit_block" in path.read_text(encoding="utf-8", errors="replace")
 
@@ -84,6 +89,7 @@ class _Step:
     planned: Step
     module: ModuleType
     index: int
+    own_transaction: bool  # it commits by itself: never inside the shared batch transaction
 
     @property
     def function(self) -> Callable[[], Any]:
@@ -110,8 +116,11 @@ class Executor:
         return self.connection.dialect.name in TRANSACTIONAL_DDL
 
     def run(self, plan: Plan, options: RunOptions) -> Outcome:
-        steps = [_Step(step, load_module(step.path, self.root), i) for i, step in enumerate(plan.steps)]
-        alone = {i for i, step in enumerate(steps) if needs_own_transaction(step.module, step.planned.path)}
+        steps = []
+        for index, planned in enumerate(plan.steps):
+            module = load_module(planned.path, self.root)
+            steps.append(_Step(planned, module, index, needs_own_transaction(module, planned.path)))
+        alone = {step.index for step in steps if step.own_transaction}
         self._heads = plan.start
         context = compat.migration_context(self.connection)
         guard = interrupts.Guard(self.connection, batch=self.transactional)
@@ -264,7 +273,7 @@ class Executor:
     ) -> tuple[FailedStep | None, int | None]:
         started = self._announce(step)
         compat.bind_transaction(context, self.connection.begin())
-        outside = getattr(step.module, "transactional", True) is False
+        outside = declared_outside_transaction(step.module)
         try:
             if not options.fake:
                 body = guard.body(step.index, step.function)
@@ -303,9 +312,7 @@ class Executor:
     def _took_effect(self, step: _Step) -> tuple[str, ...]:
         """Statements of the failed step that may have been committed despite the failure."""
         statements = [s for s in self._statements if not is_bookkeeping(s)]
-        outside = getattr(step.module, "transactional", True) is False or "autocommit_block" in (
-            step.planned.path.read_text(encoding="utf-8", errors="replace")
-        )
+        outside = step.own_transaction
         self_committed = any(SELF_COMMIT.match(s) for s in statements)
         if outside or self_committed:
             return tuple(statements)

@@ -32,6 +32,7 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from manage_migrations.errors import Interrupted
+from manage_migrations.formatting import plural
 from manage_migrations.program import command_prefix
 
 if TYPE_CHECKING:
@@ -284,10 +285,6 @@ class _Body:
 _BODY_CODE = _Body.__call__.__code__
 
 
-def _plural(count: int) -> str:
-    return f"{count} migration{'' if count == 1 else 's'}"
-
-
 def interrupted(
     *,
     name: str | None,
@@ -305,26 +302,27 @@ def interrupted(
     `outside_revision` is set when that step ran outside a transaction and sent statements.
     """
     at = ", ".join(where) or "no migration (empty history)"
+    done = plural(finished, "migration")
     if name is None:
         return Interrupted(
-            f"interrupted after the last migration had been committed; {_plural(finished)} finished. "
+            f"interrupted after the last migration had been committed; {done} finished. "
             f"The database is at {at}."
         )
     if index not in guard.entered:
         return Interrupted(
-            f"interrupted before {name} started; {_plural(finished)} finished before it. "
-            f"The database is at {at}."
+            f"interrupted before {name} started; {done} finished before it. The database is at {at}."
         )
     if guard.lost_batch is not None:
         return Interrupted(
             f"interrupted during {name}; the interrupted statement ended SQLite's transaction, so "
-            f"{name} and the {_plural(guard.lost_batch)} before it in this batch were rolled back. "
+            f"{name} and the {plural(guard.lost_batch, 'migration')} before it in this batch were "
+            "rolled back. "
             f"The database is at {at}."
         )
     if outside_revision is not None:
         return Interrupted(
             f"interrupted during {name}, which runs outside a transaction: what it did before the signal "
-            f"stays, so it is recorded as failed; {_plural(finished)} finished before it. "
+            f"stays, so it is recorded as failed; {done} finished before it. "
             f"The database is at {at}.",
             hint="inspect the objects it creates or changes, undo or finish its work by hand, then run "
             f"`{command_prefix()} migrate:resolve {outside_revision}`",
@@ -333,11 +331,11 @@ def interrupted(
         ran = "; ".join(statements)
         return Interrupted(
             f"interrupted during {name} on a database that commits DDL immediately, so it was not rolled "
-            f"back; {_plural(finished)} finished before it. The version table is at {at}.",
+            f"back; {done} finished before it. The version table is at {at}.",
             hint=(f"these statements of it ran and may have taken effect: {ran}; " if ran else "")
             + "check the database before migrating again",
         )
     return Interrupted(
-        f"interrupted during {name}, which was rolled back; {_plural(finished)} finished before it. "
+        f"interrupted during {name}, which was rolled back; {done} finished before it. "
         f"The database is at {at}."
     )

@@ -3,7 +3,6 @@ a read-only SQLite file; one line each, the right exit code, and never a secret.
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import time
 import uuid
@@ -16,18 +15,6 @@ from conftest import MARIADB_ADMIN_URL, PG_ADMIN_URL, USERS_MODEL, Project, _adm
 from helpers import create_table_revision
 
 SECRETS = ("s3cr3tpw", "qs3cr3tq")
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port whose kernel completes the TCP handshake while nobody ever answers."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        listener.close()
 
 
 def _assert_one_clean_line(project: Project, url: str, code: int, message: str) -> None:

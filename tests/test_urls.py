@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -39,18 +38,6 @@ def pg_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Proj
 def mariadb_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     for url in fresh_database("mariadb", tmp_path):
         yield make_project(tmp_path, url, monkeypatch)
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A loopback port whose kernel completes the TCP handshake while nobody ever answers."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        listener.close()
 
 
 # a. The same text for the same database, whichever command and code path prints it.

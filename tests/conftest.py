@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,11 @@ from typer.testing import CliRunner
 from manage_migrations.cli import app
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Tests rewrite model and migration files within one second, often keeping their size: Python's
+# bytecode cache (validated by mtime in seconds and size) would then hand back the old module.
+# No bytecode is written, in this process or the manage.py / alembic processes tests start.
+sys.dont_write_bytecode = True
+os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 MARIADB_ADMIN_URL = os.environ.get("TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")

@@ -28,6 +28,10 @@ from manage_migrations.commands import (
     migrate_sql,
     migrate_status,
     state,
+    tenants_create,
+    tenants_migrate,
+    tenants_rollback,
+    tenants_status,
 )
 from manage_migrations.compat import lighten
 from manage_migrations.console import Output
@@ -189,6 +193,10 @@ app.command("migrate:resolve", cls=ManageCommand)(migrate_resolve.command)
 app.command("migrate:rehash", cls=ManageCommand)(migrate_rehash.command)
 app.command("make:migration", cls=ManageCommand)(make_migration.command)
 app.command("migrate:dump", cls=ManageCommand)(migrate_dump.command)
+app.command("tenants:migrate", cls=ManageCommand)(tenants_migrate.command)
+app.command("tenants:rollback", cls=ManageCommand)(tenants_rollback.command)
+app.command("tenants:status", cls=ManageCommand)(tenants_status.command)
+app.command("tenants:create", cls=ManageCommand)(tenants_create.command)
 
 
 def main() -> None:

@@ -165,6 +165,38 @@ def unreachable(url: DatabaseURL, driver_message: str, elapsed: float | None = N
     )
 
 
+def enter_schema(connection: Connection, schema: str) -> None:
+    """Point the connection at a tenant's schema (PostgreSQL) or database (MariaDB), Alembic's
+    multi-tenancy recipe: unqualified names in migrations, reflection and the tool's own tables
+    all resolve there. A missing one is refused: migrating a typo into existence helps nobody."""
+    from manage_migrations.program import command_prefix
+
+    dialect = connection.dialect
+    quoted = dialect.identifier_preparer.quote_identifier(schema)
+    if dialect.name == "postgresql":
+        exists = "SELECT 1 FROM pg_namespace WHERE nspname = %(name)s"
+        switch = f"SET search_path TO {quoted}"
+    elif dialect.name in urls.MYSQL_BACKENDS:
+        exists = "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %(name)s"
+        switch = f"USE {quoted}"
+    else:
+        raise ConfigError(
+            f"tenants by schema need PostgreSQL or MariaDB/MySQL, not {dialect.name}",
+            hint='use mode = "database" with a url template in [tool.manage.tenants]',
+        )
+    found = connection.exec_driver_sql(exists, {"name": schema}).first() is not None
+    if found:
+        connection.exec_driver_sql(switch)
+    connection.commit()
+    if not found:
+        url = _ORIGINS[connection.engine]
+        raise ConfigError(
+            f"the schema {schema} does not exist on {url.display}",
+            hint=f"create it with `{command_prefix()} tenants:create {schema}`",
+        )
+    dialect.default_schema_name = schema
+
+
 def check_writable(connection: Connection) -> None:
     """SQLite opens a read-only file without complaint; find out before the first migration does."""
     from sqlalchemy.exc import OperationalError

@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,8 +26,17 @@ if TYPE_CHECKING:
 
     from manage_migrations.core.url import DatabaseURL
 
-# The same 64-bit key in every process; advisory locks are scoped to one database already.
-LOCK_KEY = int.from_bytes(hashlib.sha256(b"manage.py migrations").digest()[:8], "big", signed=True)
+LOCK_NAME = "manage.py migrations"
+
+
+def lock_key(scope: str | None) -> int:
+    """The same 64-bit key in every process; advisory locks are scoped to one database already,
+    and a tenant schema (`scope`) gets a key of its own so tenants migrate side by side."""
+    name = LOCK_NAME if scope is None else f"{LOCK_NAME} {scope}"
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+LOCK_KEY = lock_key(None)
 POLL_SECONDS = 0.05
 MYSQL_LOCK_NAME_LENGTH = 64
 
@@ -58,18 +68,32 @@ def lock_file_for(url: DatabaseURL) -> Path | None:
     return path.with_name(path.name + ".lock") if path is not None else None
 
 
+@dataclass(frozen=True)
+class LockRequest:
+    """Which lock, how long to wait, and how to name the database in messages. `scope` is a
+    tenant's schema; `connection`, when given, is an AUTOCOMMIT connection kept for many locks
+    (a fan-out worker's), used instead of opening one."""
+
+    url: DatabaseURL
+    timeout: float
+    on_wait: OnWait
+    shown_url: str
+    scope: str | None = None
+    connection: Connection | None = None
+
+
 @contextmanager
-def migration_lock(url: DatabaseURL, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[Verify]:
+def migration_lock(request: LockRequest) -> Iterator[Verify]:
     """Hold the migration lock for the body; wait at most `timeout` seconds, then LockTimeout.
     Yields a check that raises LockTimeout if the lock was lost meanwhile (run before COMMIT)."""
-    backend = url.backend
+    backend = request.url.backend
     lock: contextlib.AbstractContextManager[Verify]
     if backend == "postgresql":
-        lock = _postgres_lock(url, timeout, on_wait, shown_url)
+        lock = _postgres_lock(request)
     elif backend in ("mysql", "mariadb"):
-        lock = _mysql_lock(url, timeout, on_wait, shown_url)
-    elif (path := lock_file_for(url)) is not None:
-        lock = _file_lock(path, timeout, on_wait, shown_url)
+        lock = _mysql_lock(request)
+    elif (path := lock_file_for(request.url)) is not None:
+        lock = _file_lock(path, request.timeout, request.on_wait, request.shown_url)
     else:
         lock = contextlib.nullcontext(always_held)
     with lock as verify:
@@ -85,8 +109,11 @@ def _timed_out(timeout: float, shown_url: str, holder: str) -> LockTimeout:
 
 
 @contextmanager
-def _lock_connection(url: DatabaseURL) -> Iterator[Connection]:
-    engine = database.create_engine_for(url, application_name=client_name()[:63])
+def _lock_connection(request: LockRequest) -> Iterator[Connection]:
+    if request.connection is not None:
+        yield request.connection
+        return
+    engine = database.create_engine_for(request.url, application_name=client_name()[:63])
     try:
         with database.connect(engine) as connection:
             yield connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -103,8 +130,8 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
 """
 
 
-def _postgres_holder(connection: Connection) -> str:
-    row = connection.exec_driver_sql(POSTGRES_HOLDER, {"key": LOCK_KEY}).first()
+def _postgres_holder(connection: Connection, key: int) -> str:
+    row = connection.exec_driver_sql(POSTGRES_HOLDER, {"key": key}).first()
     if row is None:
         return "a session that has just released it"
     application, backend_pid, address = row
@@ -134,19 +161,20 @@ def _verifier(
 
 
 @contextmanager
-def _postgres_lock(url: DatabaseURL, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[Verify]:
+def _postgres_lock(request: LockRequest) -> Iterator[Verify]:
     from sqlalchemy.exc import OperationalError
 
-    with _lock_connection(url) as connection:
+    timeout, shown_url = request.timeout, request.shown_url
+    with _lock_connection(request) as connection:
         # The lock lives as long as this idle connection: a database-wide idle_session_timeout
         # (or statement_timeout) must not end it while migrations run on the other connection.
         for setting in ("idle_session_timeout", "statement_timeout", "idle_in_transaction_session_timeout"):
             with contextlib.suppress(Exception):
                 connection.exec_driver_sql(f"SET {setting} = 0")
-        key = {"key": LOCK_KEY}
+        key = {"key": lock_key(request.scope)}
         if not connection.exec_driver_sql("SELECT pg_try_advisory_lock(%(key)s)", key).scalar():
-            holder = _postgres_holder(connection)
-            on_wait(holder)
+            holder = _postgres_holder(connection, key["key"])
+            request.on_wait(holder)
             # lock_timeout 0 would mean "wait forever": the smallest real wait instead. A
             # statement_timeout from the URL's options must not cut the wait short: this
             # connection only ever waits for the lock.
@@ -182,15 +210,16 @@ def _mysql_holder(connection: Connection, name: str) -> str:
 
 
 @contextmanager
-def _mysql_lock(url: DatabaseURL, timeout: float, on_wait: OnWait, shown_url: str) -> Iterator[Verify]:
+def _mysql_lock(request: LockRequest) -> Iterator[Verify]:
     from sqlalchemy import text
 
-    name = f"manage.py migrations {url.database}"[:MYSQL_LOCK_NAME_LENGTH]
-    with _lock_connection(url) as connection:
+    timeout, shown_url = request.timeout, request.shown_url
+    name = f"{LOCK_NAME} {request.scope or request.url.database}"[:MYSQL_LOCK_NAME_LENGTH]
+    with _lock_connection(request) as connection:
         acquire = text("SELECT GET_LOCK(:name, :timeout)")
         if connection.execute(acquire, {"name": name, "timeout": 0}).scalar() != 1:
             holder = _mysql_holder(connection, name)
-            on_wait(holder)
+            request.on_wait(holder)
             if connection.execute(acquire, {"name": name, "timeout": timeout}).scalar() != 1:
                 raise _timed_out(timeout, shown_url, holder)
         try:

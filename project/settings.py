@@ -34,7 +34,7 @@ TOOL_KEYS = (
     "lock_timeout",
 )
 # Sub-tables ([tool.manage.<name>]) are registered here by the feature that reads them.
-TOOL_TABLES: tuple[str, ...] = ()
+TOOL_TABLES: tuple[str, ...] = ("tenants",)
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,9 @@ class Settings:
     exclude_schemas: tuple[str, ...] = ()
     prohibit_destructive: bool = False
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    # A tenant's schema (PostgreSQL) or database (MariaDB) on the server of `database_url`: its
+    # unqualified tables, alembic_version and ledger live there, and its lock is its own.
+    schema: str | None = None
 
     @property
     def production(self) -> bool:
@@ -177,6 +180,11 @@ def _tool_section(data: Mapping[str, object], name: str) -> dict[str, object]:
     if not isinstance(table, dict):
         raise ConfigError(f"[tool.{name}] in pyproject.toml must be a table")
     return table
+
+
+def tool_table(data: Mapping[str, object], name: str) -> dict[str, object]:
+    """[tool.NAME] of a parsed pyproject.toml ({} when absent); ConfigError when it is not a table."""
+    return _tool_section(data, name)
 
 
 def check_known_keys(tool: Mapping[str, object]) -> None:

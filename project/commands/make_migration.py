@@ -81,6 +81,14 @@ def command(
             help="One-off value (SQL) for the existing rows of a new NOT NULL column; repeatable.",
         ),
     ] = None,
+    tenants: Annotated[
+        bool,
+        typer.Option("--tenants", help="From the tenant models, into the tenant migrations directory."),
+    ] = False,
+    tenant: Annotated[
+        str | None,
+        typer.Option("--tenant", help="With --tenants: the tenant to compare with (default: the first)."),
+    ] = None,
 ) -> None:
     """Create a migration from model changes (autogenerate)."""
     from manage_migrations.naming import migration_message
@@ -88,6 +96,12 @@ def command(
 
     app = state(ctx)
     settings = app.settings()
+    if tenant is not None and not tenants:
+        raise UsageError("--tenant needs --tenants (make:migration --tenants --tenant NAME)")
+    if tenants:
+        from manage_migrations.verbs.tenants import make_settings
+
+        settings = make_settings(settings, tenant)
     dry_run = dry_run or check
     on_terminal = sys.stdin.isatty()
 

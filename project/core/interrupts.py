@@ -85,6 +85,21 @@ def install() -> None:
         signal.signal(signum, _on_signal)
 
 
+def after_fork() -> None:
+    """A forked fan-out worker: state and watcher of its own (the parent's watcher thread did not
+    come along), and signals deferred from the start, like the parent's during the fan-out."""
+    global _state
+    _state = _State()
+    install()
+    defer()
+
+
+def signalled() -> int | None:
+    """The signal that asked this process to stop, if one did: a loop over tenants asks between
+    tenants and starts no new one."""
+    return _state.requested
+
+
 def finish() -> None:
     """The command is over: a signal now could only turn its result into a bare -2 or -15."""
     defer()

@@ -1,0 +1,34 @@
+"""Options every tenants:* command shares, and how a fan-out's result becomes an exit code."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from manage_migrations.tenancy.fanout import FanOutResult
+
+Tenants = Annotated[
+    list[str] | None,
+    typer.Option("--tenant", help="Only this tenant (repeatable; default: all).", show_default=False),
+]
+Jobs = Annotated[
+    int | None,
+    typer.Option("--jobs", "-j", min=1, help="Tenants at once (default: cores, 2-8).", show_default=False),
+]
+INTERRUPTED = 130
+
+
+def exit_for(result: FanOutResult) -> None:
+    """130 when interrupted, 1 when a tenant failed, else 0 (the errors are already printed)."""
+    if result.interrupted:
+        raise typer.Exit(INTERRUPTED)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def jobs_or_default(jobs: int | None) -> int:
+    from manage_migrations.verbs.tenants import default_jobs
+
+    return jobs if jobs is not None else default_jobs()

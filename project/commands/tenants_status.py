@@ -1,0 +1,34 @@
+"""`tenants:status`: where each tenant stands: its revision, pending and failed migrations."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from manage_migrations.commands import state
+from manage_migrations.commands.tenant_options import Jobs, Tenants, jobs_or_default
+
+
+def command(
+    ctx: typer.Context,
+    *,
+    tenant: Tenants = None,
+    jobs: Jobs = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (keys in README).")] = False,
+) -> None:
+    """Show each tenant's migration status (one line per tenant)."""
+    from manage_migrations import console_tenants
+    from manage_migrations.verbs import tenants
+
+    app = state(ctx)
+    selected = tenants.select(app.settings(), tenant or [])
+    result = tenants.status(selected, jobs_or_default(jobs), lambda _event: None)
+    if as_json:
+        console_tenants.status_json(result)
+    else:
+        console_tenants.status(app.output, result)
+    if result.interrupted:
+        raise typer.Exit(130)
+    if any(done.failure is not None for done in result.done):
+        raise typer.Exit(1)

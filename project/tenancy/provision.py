@@ -1,0 +1,96 @@
+"""tenants:create's first half: the tenant's schema (or database) made to exist."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from manage_migrations import database
+from manage_migrations.core.url import MYSQL_BACKENDS
+from manage_migrations.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from manage_migrations.core.url import DatabaseURL
+    from manage_migrations.settings import Settings
+
+# Where CREATE DATABASE is sent from on PostgreSQL: a database that is always there.
+POSTGRES_MAINTENANCE_DATABASE = "postgres"
+
+
+def ensure(settings: Settings) -> bool:
+    """Create the schema (schema mode) or the database (database mode) if it is missing;
+    whether it had to be created."""
+    url = database.parse_url(settings.database_url, settings.root)
+    if settings.schema is not None:
+        return _ensure_database(url, settings.schema, schema=True)
+    path = url.sqlite_file
+    if url.backend == "sqlite":
+        if path is None:
+            raise ConfigError(f"tenants:create needs a database file, not {url.display}")
+        if path.exists():
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = database.create_engine_for(url)
+        try:
+            database.connect(engine).close()  # SQLite creates the file on first connect
+        finally:
+            engine.dispose()
+        return True
+    if not url.database:
+        raise ConfigError(f"the tenant's URL {url.display} names no database")
+    return _ensure_database(url, url.database, schema=False)
+
+
+def _ensure_database(url: DatabaseURL, name: str, *, schema: bool) -> bool:
+    """PostgreSQL: CREATE SCHEMA in the tenant's database, or CREATE DATABASE from the maintenance
+    database; MariaDB: CREATE DATABASE (its schemas are databases) from no database at all."""
+    if url.backend == "postgresql":
+        server = url if schema else replace(url, database=POSTGRES_MAINTENANCE_DATABASE)
+    elif url.backend in MYSQL_BACKENDS:
+        server = replace(url, database=None)
+    else:
+        raise ConfigError(
+            f"tenants by schema need PostgreSQL or MariaDB/MySQL, not {url.backend}",
+            hint='use mode = "database" with a url template in [tool.manage.tenants]',
+        )
+    engine = database.create_engine_for(server)
+    try:
+        with database.connect(engine) as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            if _exists(connection, name, schema=schema):
+                return False
+            quoted = connection.dialect.identifier_preparer.quote_identifier(name)
+            if url.backend != "postgresql":
+                connection.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS {quoted}")
+            elif schema:
+                connection.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+            else:
+                _create_postgres_database(connection, quoted)
+            return True
+    finally:
+        engine.dispose()
+
+
+def _exists(connection: Connection, name: str, *, schema: bool) -> bool:
+    if connection.dialect.name == "postgresql":
+        query = (
+            "SELECT 1 FROM pg_namespace WHERE nspname = %(name)s"
+            if schema
+            else "SELECT 1 FROM pg_database WHERE datname = %(name)s"
+        )
+    else:
+        query = "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %(name)s"
+    return connection.exec_driver_sql(query, {"name": name}).first() is not None
+
+
+def _create_postgres_database(connection: Connection, quoted: str) -> None:
+    """CREATE DATABASE has no IF NOT EXISTS: a tenants:create racing this one may win."""
+    from sqlalchemy.exc import ProgrammingError
+
+    try:
+        connection.exec_driver_sql(f"CREATE DATABASE {quoted}")
+    except ProgrammingError as exc:
+        if "already exists" not in str(exc.orig):
+            raise

@@ -1,0 +1,187 @@
+"""tenants:migrate, tenants:rollback, tenants:status and tenants:create: the default verbs' own
+per-database steps, run for every tenant by the fan-out with the tenant's settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from manage_migrations.core import planner, preflight, session
+from manage_migrations.core.events import ProgressCallback, RunResult, ignore
+from manage_migrations.integrity import history_problem
+from manage_migrations.tenancy import config, directory, fanout
+from manage_migrations.verbs.migrate import MigrateOptions, run_migrate
+from manage_migrations.verbs.rollback import run_rollback
+
+if TYPE_CHECKING:
+    from manage_migrations.core.graph import RevisionGraph
+    from manage_migrations.core.session import Pool
+    from manage_migrations.guard import Confirm
+    from manage_migrations.settings import Settings
+
+MAX_DEFAULT_JOBS = 8
+
+
+def default_jobs() -> int:
+    """Tenants at once when --jobs is not given: one per core (the work is mostly the servers'),
+    at least two so a slow tenant does not hold up the rest, at most eight."""
+    return max(2, min(MAX_DEFAULT_JOBS, os.cpu_count() or 2))
+
+
+@dataclass(frozen=True)
+class Selected:
+    """The tenants a command runs on, each with its settings, and the tenant revision graph."""
+
+    default: Settings
+    tenancy: config.Tenancy
+    tasks: tuple[fanout.TenantTask, ...]
+    graph: RevisionGraph
+
+
+def select(default: Settings, wanted: Sequence[str]) -> Selected:
+    tenancy = config.read_tenancy(default.root)
+    tenants = directory.select(directory.list_tenants(tenancy, default), wanted)
+    tasks = tuple(
+        fanout.TenantTask(tenant.name, config.tenant_settings(tenancy, default, tenant)) for tenant in tenants
+    )
+    graph = preflight.load_graph(tasks[0].settings if tasks else _any_tenant(tenancy, default))
+    return Selected(default, tenancy, tasks, graph)
+
+
+def _any_tenant(tenancy: config.Tenancy, default: Settings) -> Settings:
+    return config.tenant_settings(tenancy, default, config.Tenant("tenant"))
+
+
+@dataclass(frozen=True)
+class TenantStatus:
+    where: str
+    at: tuple[str, ...]  # names of the revisions alembic_version holds
+    applied: int
+    pending: int
+    failed: tuple[str, ...] = ()
+    problem: str | None = None
+
+
+def status(
+    selected: Selected, jobs: int, on_event: Callable[[fanout.FanOutEvent], None]
+) -> fanout.FanOutResult:
+    graph = selected.graph
+
+    def job(settings: Settings, pool: Pool) -> TenantStatus:
+        with session.reading(settings, pool) as current:
+            state = preflight.read_state(current, graph, strict=False)
+        heads = state.version_heads
+        problem = history_problem(graph, heads, {row.revision: row.name for row in state.reconciled.rows})
+        pending = 0 if problem is not None else len(planner.upgrade_plan(graph, heads).steps)
+        names = {row.revision: row.name for row in state.reconciled.rows}
+        return TenantStatus(
+            current.shown_url,
+            tuple(names.get(head) or graph.names((head,))[0] for head in heads),
+            len(state.reconciled.applied),
+            pending,
+            tuple(sorted(graph.names(state.history.failed))),
+            problem.message if problem is not None else None,
+        )
+
+    return fanout.fan_out(selected.tasks, job, jobs, on_event)
+
+
+def migrate(
+    selected: Selected,
+    jobs: int,
+    on_event: Callable[[fanout.FanOutEvent], None],
+    *,
+    fail_fast: bool = False,
+    confirm: Confirm | None = None,
+) -> fanout.FanOutResult:
+    """Every selected tenant to head. A tenant that fails stays at its last good migration; the
+    others go on (unless `fail_fast`)."""
+    preflight.refuse_several_heads(selected.graph)
+    graph = selected.graph
+
+    def job(settings: Settings, pool: Pool) -> RunResult:
+        with session.writing(settings, ignore, pool) as current:
+            return run_migrate(current, graph, MigrateOptions(use_dump=False), confirm, ignore)
+
+    return fanout.fan_out(selected.tasks, job, jobs, on_event, fail_fast=fail_fast)
+
+
+def rollback(
+    selected: Selected,
+    jobs: int,
+    on_event: Callable[[fanout.FanOutEvent], None],
+    selection: planner.Selection,
+    confirm: Confirm | None = None,
+) -> fanout.FanOutResult:
+    """Each selected tenant's last batch (or --step/--batch/--to) undone, tenants side by side."""
+    from manage_migrations import guard
+
+    guard.refuse_if_prohibited(selected.default, "tenants:rollback")
+    graph = selected.graph
+
+    def job(settings: Settings, pool: Pool) -> RunResult:
+        with session.writing(settings, ignore, pool) as current:
+            return run_rollback(current, graph, selection, fake=False, confirm=confirm, on_progress=ignore)
+
+    return fanout.fan_out(selected.tasks, job, jobs, on_event)
+
+
+@dataclass(frozen=True)
+class Provided:
+    """tenants:create's first half: the tenant, and whether its schema or database was created."""
+
+    selected: Selected
+    created: bool
+
+    @property
+    def task(self) -> fanout.TenantTask:
+        return self.selected.tasks[0]
+
+
+def provide(default: Settings, name: str) -> Provided:
+    """Create the tenant's schema or database when it is missing."""
+    from manage_migrations.tenancy import provision
+
+    selected = select(default, [name])
+    return Provided(selected, provision.ensure(selected.tasks[0].settings))
+
+
+def migrate_provided(provided: Provided, on_progress: ProgressCallback = ignore) -> RunResult:
+    """tenants:create's second half: migrate the new tenant (from the tenant dump, if any)."""
+    with session.writing(provided.task.settings, on_progress) as current:
+        return run_migrate(current, provided.selected.graph, MigrateOptions(), None, on_progress)
+
+
+def make_settings(default: Settings, tenant: str | None) -> Settings:
+    """make:migration --tenants: the tenant models diffed against one tenant (the first one)."""
+    tenancy = config.read_tenancy(default.root)
+    tenants = directory.list_tenants(tenancy, default)
+    if not tenants:
+        from manage_migrations.errors import ConfigError
+
+        raise ConfigError(
+            "make:migration --tenants compares the tenant models with a tenant, and there is none",
+            hint="create one first with tenants:create NAME",
+        )
+    (chosen,) = directory.select(tenants, [tenant]) if tenant is not None else tenants[:1]
+    return config.tenant_settings(tenancy, default, chosen)
+
+
+def changed_anything(done: fanout.TenantDone) -> bool:
+    """A migrate or rollback result with steps (a status has none)."""
+    return isinstance(done.value, RunResult) and bool(done.value.steps)
+
+
+def outcome_counts(result: fanout.FanOutResult) -> dict[str, Any]:
+    """How many tenants ended which way, for the summary line and --json."""
+    changed = sum(1 for done in result.done if done.failure is None and changed_anything(done))
+    return {
+        "tenants": len(result.done) + len(result.not_started),
+        "changed": changed,
+        "unchanged": sum(1 for done in result.done if done.failure is None) - changed,
+        "failed": len(result.failed),
+        "interrupted": sum(1 for done in result.done if done.interrupted),
+        "not_started": len(result.not_started),
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -68,7 +69,10 @@ def checksum(path: Path) -> str:
     return _code_checksum(path.read_bytes())
 
 
+@functools.lru_cache(maxsize=4096)
 def _code_checksum(data: bytes) -> str:
+    """Remembered per process by content: tenants share their migration files, and a fan-out
+    would otherwise parse each file once per tenant."""
     try:
         with warnings.catch_warnings():  # invalid escapes ("\\d") warn; Alembic shows those itself
             warnings.simplefilter("ignore")

@@ -174,20 +174,22 @@ def enter_schema(connection: Connection, schema: str) -> None:
     dialect = connection.dialect
     quoted = dialect.identifier_preparer.quote_identifier(schema)
     if dialect.name == "postgresql":
-        exists = "SELECT 1 FROM pg_namespace WHERE nspname = %(name)s"
-        switch = f"SET search_path TO {quoted}"
+        # One round trip: the path is set only if the schema exists (a fan-out does this per tenant).
+        switch = (
+            "SELECT set_config('search_path', %(quoted)s, false) FROM pg_namespace WHERE nspname = %(name)s"
+        )
+        found = connection.exec_driver_sql(switch, {"quoted": quoted, "name": schema}).first() is not None
     elif dialect.name in urls.MYSQL_BACKENDS:
         exists = "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %(name)s"
-        switch = f"USE {quoted}"
+        found = connection.exec_driver_sql(exists, {"name": schema}).first() is not None
+        if found:
+            connection.exec_driver_sql(f"USE {quoted}")
     else:
         raise ConfigError(
             f"tenants by schema need PostgreSQL or MariaDB/MySQL, not {dialect.name}",
             hint='use mode = "database" with a url template in [tool.manage.tenants]',
         )
-    found = connection.exec_driver_sql(exists, {"name": schema}).first() is not None
-    if found:
-        connection.exec_driver_sql(switch)
-    connection.commit()
+    connection.commit()  # a SET rolled back with its transaction would be undone
     if not found:
         url = _ORIGINS[connection.engine]
         raise ConfigError(

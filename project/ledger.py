@@ -135,10 +135,18 @@ def failure_table() -> Table:
     )
 
 
-def has_table(connection: Connection, name: str) -> bool:
+def has_table(connection: Connection, name: str, present: frozenset[str] | None = None) -> bool:
+    """Whether the table exists; `present` (from present_tables) answers without a query."""
     from sqlalchemy import inspect
 
-    return inspect(connection).has_table(name)
+    return name in present if present is not None else inspect(connection).has_table(name)
+
+
+def present_tables(connection: Connection) -> frozenset[str]:
+    """The tool's tables that exist, in one catalog query instead of one per table."""
+    from sqlalchemy import inspect
+
+    return frozenset(inspect(connection).get_table_names()) & TOOL_TABLES
 
 
 def ensure_ledger(connection: Connection) -> None:
@@ -162,11 +170,11 @@ def ensure_version_table(connection: Connection) -> None:
     version_table().create(connection, checkfirst=True)
 
 
-def read_ledger(connection: Connection) -> list[LedgerRow]:
+def read_ledger(connection: Connection, present: frozenset[str] | None = None) -> list[LedgerRow]:
     """Rows in the order they were applied; an empty list when the table does not exist yet."""
     from sqlalchemy import column, select, table
 
-    if not has_table(connection, LEDGER_TABLE):
+    if not has_table(connection, LEDGER_TABLE, present):
         return []
     # Untyped columns: the driver's values go to parse_row as they are, so a value SQLAlchemy's
     # DateTime could not convert becomes a warning instead of an exception.
@@ -176,11 +184,11 @@ def read_ledger(connection: Connection) -> list[LedgerRow]:
     return [parse_row(tuple(row)) for row in connection.execute(query)]
 
 
-def read_version_heads(connection: Connection) -> tuple[str, ...]:
+def read_version_heads(connection: Connection, present: frozenset[str] | None = None) -> tuple[str, ...]:
     """The revisions recorded in alembic_version, read without Alembic's machinery."""
     from sqlalchemy import column, select, table
 
-    if not has_table(connection, VERSION_TABLE):
+    if not has_table(connection, VERSION_TABLE, present):
         return ()
     version = table(VERSION_TABLE, column("version_num"))
     return tuple(connection.execute(select(version.c.version_num)).scalars())
@@ -285,10 +293,10 @@ def record_failure(connection: Connection, revision: str, name: str, error: str)
     )
 
 
-def read_failures(connection: Connection) -> list[FailureRow]:
+def read_failures(connection: Connection, present: frozenset[str] | None = None) -> list[FailureRow]:
     from sqlalchemy import select
 
-    if not has_table(connection, FAILURE_TABLE):
+    if not has_table(connection, FAILURE_TABLE, present):
         return []
     table = failure_table()
     rows = connection.execute(select(table).order_by(table.c.failed_at)).mappings()

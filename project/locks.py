@@ -38,6 +38,7 @@ def lock_key(scope: str | None) -> int:
 
 LOCK_KEY = lock_key(None)
 POLL_SECONDS = 0.05
+TIMEOUTS_OFF = "manage.lock_timeouts_off"
 MYSQL_LOCK_NAME_LENGTH = 64
 
 OnWait = Callable[[str], None]
@@ -168,9 +169,16 @@ def _postgres_lock(request: LockRequest) -> Iterator[Verify]:
     with _lock_connection(request) as connection:
         # The lock lives as long as this idle connection: a database-wide idle_session_timeout
         # (or statement_timeout) must not end it while migrations run on the other connection.
-        for setting in ("idle_session_timeout", "statement_timeout", "idle_in_transaction_session_timeout"):
-            with contextlib.suppress(Exception):
-                connection.exec_driver_sql(f"SET {setting} = 0")
+        # A fan-out worker's lock connection serves many tenants: set these once.
+        if not connection.info.get(TIMEOUTS_OFF):
+            for setting in (
+                "idle_session_timeout",
+                "statement_timeout",
+                "idle_in_transaction_session_timeout",
+            ):
+                with contextlib.suppress(Exception):
+                    connection.exec_driver_sql(f"SET {setting} = 0")
+            connection.info[TIMEOUTS_OFF] = True
         key = {"key": lock_key(request.scope)}
         if not connection.exec_driver_sql("SELECT pg_try_advisory_lock(%(key)s)", key).scalar():
             holder = _postgres_holder(connection, key["key"])

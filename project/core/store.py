@@ -68,13 +68,26 @@ class Reconciled:
 def read(connection: Connection) -> History:
     """The history tables in one go, leaving no transaction open for Alembic to inherit."""
     try:
-        has_ledger = ledger.has_table(connection, ledger.LEDGER_TABLE)
+        present = ledger.present_tables(connection)
         return History(
-            ledger.read_version_heads(connection),
-            tuple(ledger.read_ledger(connection)),
-            frozenset(failure.revision for failure in ledger.read_failures(connection)),
-            has_ledger,
+            ledger.read_version_heads(connection, present),
+            tuple(ledger.read_ledger(connection, present)),
+            frozenset(failure.revision for failure in ledger.read_failures(connection, present)),
+            ledger.LEDGER_TABLE in present,
         )
+    finally:
+        connection.rollback()
+
+
+def version_heads_quickly(connection: Connection) -> tuple[str, ...] | None:
+    """alembic_version alone, in one statement: a fan-out asks every tenant "anything to do?"
+    before it takes the tenant's lock. None when it cannot tell (no table yet): ask `read`."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        return ledger.read_version_heads(connection, frozenset({ledger.VERSION_TABLE}))
+    except DBAPIError:
+        return None
     finally:
         connection.rollback()
 

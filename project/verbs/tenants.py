@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from manage_migrations.core import planner, preflight, session
+from manage_migrations.core import planner, preflight, session, store
 from manage_migrations.core.events import ProgressCallback, RunResult, ignore
 from manage_migrations.integrity import history_problem
 from manage_migrations.tenancy import config, directory, fanout
@@ -101,7 +101,14 @@ def migrate(
     preflight.refuse_several_heads(selected.graph)
     graph = selected.graph
 
+    heads = set(graph.heads())
+
     def job(settings: Settings, pool: Pool) -> RunResult:
+        # Most tenants are up to date: one statement, no lock. A tenant behind (or that cannot
+        # tell) takes its lock and reads its history again under it.
+        with session.reading(settings, pool) as current:
+            if set(store.version_heads_quickly(current.connection) or ()) == heads:
+                return RunResult(current.shown_url, None, ())
         with session.writing(settings, ignore, pool) as current:
             return run_migrate(current, graph, MigrateOptions(use_dump=False), confirm, ignore)
 

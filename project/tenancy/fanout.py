@@ -31,6 +31,14 @@ INTERRUPTED = 130
 WORKERS_GRACE_SECONDS = 60.0
 
 
+class TenantFailed(ManageError):
+    """A tenant's job failed with a result to show all the same (the migrations it committed)."""
+
+    def __init__(self, message: str, hint: str | None, value: Any) -> None:
+        super().__init__(message, hint)
+        self.value = value
+
+
 @dataclass(frozen=True)
 class TenantTask:
     tenant: str
@@ -85,9 +93,11 @@ class FanOutResult:
 def run_one(job: Job, task: TenantTask, pool: Pool) -> TenantDone:
     """One tenant; whatever goes wrong is that tenant's failure, never the run's."""
     started = perf_counter()
+    value = None
     try:
         value = job(task.settings, pool)
     except ManageError as exc:
+        value = exc.value if isinstance(exc, TenantFailed) else None
         failure = Failure(_scrubbed(exc.message, task), exc.hint, exc.exit_code)
     except KeyboardInterrupt:
         failure = Failure("interrupted before it changed anything", None, INTERRUPTED)
@@ -99,7 +109,7 @@ def run_one(job: Job, task: TenantTask, pool: Pool) -> TenantDone:
         )
     else:
         return TenantDone(task.tenant, perf_counter() - started, value)
-    return TenantDone(task.tenant, perf_counter() - started, None, failure)
+    return TenantDone(task.tenant, perf_counter() - started, value, failure)
 
 
 def _scrubbed(text: str, task: TenantTask) -> str:

@@ -54,6 +54,20 @@ def _any_tenant(tenancy: config.Tenancy, default: Settings) -> Settings:
     return config.tenant_settings(tenancy, default, config.Tenant("tenant"))
 
 
+def reported(result: RunResult) -> RunResult:
+    """A migration that failed is the tenant's failure (listed with its error, exit 1); the
+    result still says what was committed before it."""
+    failed = result.failed
+    if failed is None:
+        return result
+    what = "the COMMIT" if failed.commit_failed else failed.name
+    at = ", ".join(failed.at_names) or "no migration (empty history)"
+    state = "rolled back" if failed.transactional else "NOT rolled back (DDL commits at once here)"
+    raise fanout.TenantFailed(
+        f"{what} failed, {state}: {failed.error}; the tenant is at {at}", failed.hint, result
+    )
+
+
 @dataclass(frozen=True)
 class TenantStatus:
     where: str
@@ -110,7 +124,7 @@ def migrate(
             if set(store.version_heads_quickly(current.connection) or ()) == heads:
                 return RunResult(current.shown_url, None, ())
         with session.writing(settings, ignore, pool) as current:
-            return run_migrate(current, graph, MigrateOptions(use_dump=False), confirm, ignore)
+            return reported(run_migrate(current, graph, MigrateOptions(use_dump=False), confirm, ignore))
 
     return fanout.fan_out(selected.tasks, job, jobs, on_event, fail_fast=fail_fast)
 
@@ -130,7 +144,9 @@ def rollback(
 
     def job(settings: Settings, pool: Pool) -> RunResult:
         with session.writing(settings, ignore, pool) as current:
-            return run_rollback(current, graph, selection, fake=False, confirm=confirm, on_progress=ignore)
+            return reported(
+                run_rollback(current, graph, selection, fake=False, confirm=confirm, on_progress=ignore)
+            )
 
     return fanout.fan_out(selected.tasks, job, jobs, on_event)
 

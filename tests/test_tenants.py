@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
 from conftest import CLI_ENV, Project, fresh_database, make_project
 from helpers import MANAGE_PY, write_revision
 
@@ -114,7 +113,8 @@ def items_revisions(project: Project) -> None:
         1,
         "t1",
         None,
-        'op.create_table("items", sa.Column("id", sa.Integer, primary_key=True), sa.Column("label", sa.String(20)))',
+        'op.create_table("items", sa.Column("id", sa.Integer, primary_key=True), '
+        'sa.Column("label", sa.String(20)))',
         'op.drop_table("items")',
     )
     tenant_revision(
@@ -181,7 +181,10 @@ def test_tenant_lifecycle_in_schemas(tenant_project: Project) -> None:
 
     rolled = project.run("tenants:rollback", "--tenant", "acme")
     assert rolled.exit_code == 0 and "1 tenant: 1 rolled back" in rolled.output, rolled.output
-    email = "SELECT column_name FROM information_schema.columns WHERE table_schema = '{s}' AND column_name = 'email'"
+    email = (
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = '{s}' AND column_name = 'email'"
+    )
     assert project.query(email.replace("{s}", "acme")) == []
     rest = project.run("tenants:migrate")
     assert rest.exit_code == 0 and "3 tenants: 3 migrated" in rest.output, rest.output
@@ -210,7 +213,10 @@ def test_a_tenant_whose_data_breaks_a_migration_fails_alone(tenant_project: Proj
     assert "globex:" in failed.output and "null" in failed.output.lower()
     assert versions(project, "acme") == versions(project, "initech") == {"t2"}
     assert versions(project, "globex") == {"t1"}
-    nullable = "SELECT is_nullable FROM information_schema.columns WHERE table_schema = 'globex' AND column_name = 'label'"
+    nullable = (
+        "SELECT is_nullable FROM information_schema.columns "
+        "WHERE table_schema = 'globex' AND column_name = 'label'"
+    )
     assert project.query(nullable) == [("YES",)]
 
     with project.engine().begin() as connection:
@@ -340,7 +346,10 @@ def test_an_interrupt_rolls_back_running_tenants_and_starts_no_new_one(
     # Nobody is left at t2 (its pg_sleep never finished) and nothing of t2 stays behind.
     assert all(version <= {"t1"} for version in at.values()), at
     assert all("b" not in tables_of(project, name) for name in names)
-    idle = "SELECT count(*) FROM pg_stat_activity WHERE position('pg_sleep(30)' in query) > 0 AND pid <> pg_backend_pid()"
+    idle = (
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE position('pg_sleep(30)' in query) > 0 AND pid <> pg_backend_pid()"
+    )
     assert project.query(idle) == [(0,)]
 
     _slow_revisions(project, 0)

@@ -143,10 +143,29 @@ def has_table(connection: Connection, name: str, present: frozenset[str] | None 
 
 
 def present_tables(connection: Connection) -> frozenset[str]:
-    """The tool's tables that exist, in one catalog query instead of one per table."""
-    from sqlalchemy import inspect
+    """The tool's tables that exist where unqualified names resolve, in one catalog query instead
+    of one per table (and not a listing of every table: a fan-out asks this of each tenant)."""
+    from sqlalchemy import bindparam, text
 
-    return frozenset(inspect(connection).get_table_names()) & TOOL_TABLES
+    names = sorted(TOOL_TABLES)
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        checks = ", ".join(f"to_regclass(:name_{index}) IS NOT NULL" for index in range(len(names)))
+        row = connection.execute(text(f"SELECT {checks}"), _bound(names)).one()
+        return frozenset(name for name, found in zip(names, row, strict=True) if found)
+    if dialect == "sqlite":
+        query = text("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN :names")
+    else:
+        query = text(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = DATABASE() AND table_name IN :names"
+        )
+    query = query.bindparams(bindparam("names", expanding=True))
+    return frozenset(str(row[0]) for row in connection.execute(query, {"names": names})) & TOOL_TABLES
+
+
+def _bound(names: list[str]) -> dict[str, str]:
+    return {f"name_{index}": name for index, name in enumerate(names)}
 
 
 def ensure_ledger(connection: Connection) -> None:

@@ -443,10 +443,10 @@ def _wait_gone(pid: int, timeout: float = 10) -> None:
 # -- pytest fixtures
 
 
-def start_or_give_up(label: str) -> PostgresServer:
+def start_or_give_up(label: str, settings: dict[str, str] | None = None) -> PostgresServer:
     """A started server, or the test skipped (failed under CI=true) with the reason."""
     try:
-        return PostgresServer(label=label)
+        return PostgresServer(label=label, settings=settings)
     except PostgresUnavailable as exc:
         message = f"cannot start a PostgreSQL server of the suite's own: {exc}"
         # conftest.IN_CI's rule, read here: this module also serves test directories without it.

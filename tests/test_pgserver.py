@@ -231,6 +231,43 @@ def test_a_taken_port_is_passed_over(monkeypatch: pytest.MonkeyPatch) -> None:
         taken.close()
 
 
+@pytest.fixture
+def private_tmpdir() -> Iterator[Path]:
+    """A TMPDIR of the test's own, where no other test's reap_stale_servers() looks; the postgres
+    OS user may pass through it (pytest's tmp_path is closed to other users)."""
+    directory = Path(tempfile.mkdtemp(prefix="pgserver-test-"))
+    directory.chmod(0o711)
+    try:
+        yield directory
+    finally:
+        pgserver.reap_stale_servers(directory)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.mark.parametrize("ci", ["true", ""])
+def test_a_server_that_cannot_start_skips_or_fails_under_ci_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, private_tmpdir: Path, ci: str
+) -> None:
+    monkeypatch.setenv("CI", ci)
+    outcome = pytest.fail.Exception if ci else pytest.skip.Exception
+
+    monkeypatch.setattr(pgserver, "BINARIES", ("initdb", "postgres", "no_such_binary"))
+    with pytest.raises(outcome) as missing:
+        pgserver.start_or_give_up("missing")
+    assert "PostgreSQL server binaries (initdb, postgres, no_such_binary) not found" in str(missing.value)
+    assert "/usr/lib/postgresql/" in str(missing.value)
+    assert str(missing.value).startswith("CI=true: " if ci else "cannot start")
+
+    monkeypatch.undo()
+    monkeypatch.setenv("CI", ci)
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmpdir))
+    with pytest.raises(outcome) as refused:
+        pgserver.start_or_give_up("refused", settings={"shared_buffers": "'lots'"})
+    assert "postgres did not start on port" in str(refused.value)
+    assert 'invalid value for parameter "shared_buffers": "lots"' in str(refused.value)
+    assert list(private_tmpdir.iterdir()) == []  # removed at once, not only at exit
+
+
 def test_cleanup_leaves_no_process_and_no_directory() -> None:
     started = time.monotonic()
     server = pgserver.start_or_give_up("cleanup")
@@ -288,19 +325,6 @@ if sys.argv[1] == "dies":
     os._exit(0)  # no exit handlers: like SIGKILL, the server stays behind
 raise SystemExit("an uncaught error")  # exit handlers run: atexit stops the server
 """
-
-
-@pytest.fixture
-def private_tmpdir() -> Iterator[Path]:
-    """A TMPDIR of the test's own, where no other test's reap_stale_servers() looks; the postgres
-    OS user may pass through it (pytest's tmp_path is closed to other users)."""
-    directory = Path(tempfile.mkdtemp(prefix="pgserver-test-"))
-    directory.chmod(0o711)
-    try:
-        yield directory
-    finally:
-        pgserver.reap_stale_servers(directory)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.mark.parametrize("ending", ["dies", "raises"])

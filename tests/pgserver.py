@@ -47,9 +47,9 @@ HOST = "127.0.0.1"
 BINARIES = ("initdb", "postgres")
 # Settings for a throwaway server: no fsync (it lives for a test run), no socket in /var/run.
 # synchronous_commit stays on: with fsync off it costs one write() per commit (5000 commits took
-# 0.6-0.9 s either way), while off, a commit is only in shared memory for up to 200 ms, and
-# stop("immediate") lost every one of 20 commits made just before it (CREATE TABLE included): a
-# migration that reported DONE would be gone after the restart.
+# 0.6-0.9 s either way), while off, a commit may stay in shared memory for up to three times
+# wal_writer_delay (600 ms), and stop("immediate") lost every one of 20 commits made just before
+# it (CREATE TABLE included): a migration that reported DONE would be gone after the restart.
 SETTINGS = {
     "listen_addresses": f"'{HOST}'",
     "fsync": "off",

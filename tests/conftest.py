@@ -33,6 +33,8 @@ SERVER_HINTS = {
     "mariadb": "start it with: start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
 }
 CLI_ENV = {"COLUMNS": "200", "NO_COLOR": "1"}
+# second_postgres and disposable_postgres: PostgreSQL servers the suite starts itself (tests/pgserver.py).
+pytest_plugins = ["pgserver"]
 
 
 def server_unavailable(backend: str, error: Exception) -> None:

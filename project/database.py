@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from manage_migrations import compat
 from manage_migrations.core import url as urls
 from manage_migrations.core.url import DatabaseURL
-from manage_migrations.errors import ConfigError, DatabaseUnreachable
+from manage_migrations.errors import ConfigError, ConnectionLost, DatabaseUnreachable
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -197,6 +197,16 @@ def enter_schema(connection: Connection, schema: str) -> None:
             hint=f"create it with `{command_prefix()} tenants:create {schema}`",
         )
     dialect.default_schema_name = schema
+
+
+def lost(url: DatabaseURL, schema: str | None, exc: Exception) -> ConnectionLost:
+    """The one message for a server that went away in the middle of a command."""
+    detail = compat.describe_error(exc).strip().splitlines()
+    where = url.display if schema is None else f"{url.display} (schema {schema})"
+    return ConnectionLost(
+        f"lost the connection to {where}: {url.scrub(detail[0] if detail else str(exc))}",
+        hint="nothing uncommitted was kept; once the server is back, run the command again",
+    )
 
 
 def check_writable(connection: Connection) -> None:

@@ -32,6 +32,10 @@ class DatabaseUnreachable(ManageError):
     exit_code = 4
 
 
+class ConnectionLost(DatabaseUnreachable):
+    """The server went away while a command was using it (restarted, killed, network cut)."""
+
+
 class LockTimeout(ManageError):
     exit_code = 5
 

@@ -25,7 +25,8 @@ from manage_migrations.checksums import Checksums
 from manage_migrations.core import interrupts, store
 from manage_migrations.core.events import FailedStep, ProgressCallback, StepDone, StepStarted
 from manage_migrations.core.graph import load_module
-from manage_migrations.errors import Interrupted
+from manage_migrations.errors import ConnectionLost, Interrupted, ManageError
+from manage_migrations.formatting import plural
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -106,8 +107,10 @@ class Executor:
     on_progress: ProgressCallback
     verify_lock: Callable[[], None]
     names: Callable[[tuple[str, ...]], tuple[str, ...]]
+    shown_url: str = "the database"
     done: list[StepDone] = field(default_factory=list)
     _heads: tuple[str, ...] = ()
+    _running: str | None = None
     _guard: bool = False
     _statements: list[str] = field(default_factory=list)
 
@@ -116,6 +119,31 @@ class Executor:
         return self.connection.dialect.name in TRANSACTIONAL_DDL
 
     def run(self, plan: Plan, options: RunOptions) -> Outcome:
+        """The plan's outcome; ConnectionLost (exit 4) when the server went away meanwhile,
+        whichever statement noticed it first."""
+        try:
+            outcome = self._run(plan, options)
+        except ManageError:
+            raise
+        except Exception as exc:
+            if self.connection.invalidated:
+                raise self._lost(exc) from None
+            raise
+        if outcome.failed is not None and self.connection.invalidated:
+            raise self._lost(None)
+        return outcome
+
+    def _lost(self, exc: Exception | None) -> ConnectionLost:
+        reason = compat.describe_error(exc) if exc is not None else "the connection was closed"
+        during = f" during {self._running}" if self._running else ""
+        committed = plural(len(self.done), "migration")
+        return ConnectionLost(
+            f"lost the connection to {self.shown_url}{during}: {self.scrub(reason.splitlines()[0])}; "
+            f"the server rolls back what was not committed ({committed} committed before)",
+            hint="once the server is back, migrate again: only what is still pending runs",
+        )
+
+    def _run(self, plan: Plan, options: RunOptions) -> Outcome:
         steps = []
         for index, planned in enumerate(plan.steps):
             module = load_module(planned.path, self.root)
@@ -305,6 +333,7 @@ class Executor:
     # reporting
 
     def _announce(self, step: _Step) -> float:
+        self._running = step.planned.name
         self.on_progress(StepStarted(step.planned.revision, step.planned.name, step.planned.upgrade))
         self._statements.clear()
         return perf_counter()

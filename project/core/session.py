@@ -114,6 +114,21 @@ class Pool:
 
 @contextmanager
 def _connected(url: DatabaseURL, settings: Settings, pool: Pool | None) -> Iterator[Connection]:
+    """The session's connection; a server that goes away while it is used is reported as such
+    (exit 4), not as whatever statement happened to notice."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with _connection(url, settings, pool) as connection:
+            yield connection
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        raise database.lost(url, settings.schema, exc) from None
+
+
+@contextmanager
+def _connection(url: DatabaseURL, settings: Settings, pool: Pool | None) -> Iterator[Connection]:
     if pool is None:
         engine = database.create_engine_for(url)
         try:

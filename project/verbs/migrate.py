@@ -119,6 +119,7 @@ def _execute(
         on_progress,
         current.verify_lock,
         graph.names,
+        current.shown_url,
     )
     return runner.run(plan, options)
 

@@ -379,3 +379,47 @@ def test_piped_output_has_a_line_per_tenant_and_a_summary(tenant_project: Projec
     second = project.run("tenants:migrate", "--jobs", "1")
     assert sum(line.endswith("up to date") for line in second.output.splitlines()) == 3, second.output
     assert "3 tenants: 0 migrated, 3 up to date in" in second.output
+
+
+def test_a_terminal_gets_a_live_progress_line(tenant_project: Project) -> None:
+    import pty
+    import select
+
+    project = tenant_project
+    names = tuple(f"t{i}" for i in range(4))
+    configure_tenants(project, names)
+    create_schemas(project, names)
+    _slow_revisions(project, 0.6)
+    (project.root / "manage.py").write_text(MANAGE_PY)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "APP_ENV", "NO_COLOR")}
+    env.update(COLUMNS="120", DATABASE_URL=project.url, TERM="xterm")
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "tenants:migrate", "--jobs", "2"],
+        cwd=project.root,
+        env=env,
+        stdout=secondary,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    seen = b""
+    try:
+        while True:
+            if select.select([primary], [], [], 60)[0]:
+                try:
+                    chunk = os.read(primary, 65536)
+                except OSError:  # the other end closed: the process is done
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            else:
+                break
+    finally:
+        os.close(primary)
+    assert process.wait(timeout=60) == 0, seen.decode()
+    text = seen.decode()
+    assert "/4 tenants" in text and "slowest running: t" in text, text
+    assert "4 tenants: 4 migrated, 0 up to date" in text
+    second = project.run("tenants:migrate")
+    assert "4 tenants: 0 migrated, 4 up to date" in second.output

@@ -5,12 +5,14 @@ equivalent Alembic command as whole processes (a warm-up, then A B A B ...), and
 min-max, the ratio ours/alembic and peak RSS, plus the raw-driver floor for applying migrations.
 
     .venv/bin/python benchmarks/run.py [--quick] [--backend sqlite|postgresql|all] [--runs K]
+    .venv/bin/python benchmarks/run.py --only tenants --runs 3      # the tenant rows (PostgreSQL)
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import itertools
 import os
 import re
@@ -18,6 +20,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -126,6 +129,23 @@ class PostgresDatabases:
             self.connection.close()
             self.connection = None
 
+    def execute(self, url: str, *statements: str) -> None:
+        """Run SQL in the database of `url` (autocommit; each item may hold several statements)."""
+        import psycopg2
+
+        connection = psycopg2.connect(url)
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                for statement in statements:
+                    cursor.execute(statement)
+        finally:
+            connection.close()
+
+    def checkpoint(self) -> None:
+        with self.connect().cursor() as cursor:
+            cursor.execute("CHECKPOINT")
+
 
 def pg_database(url: str) -> str:
     return urlsplit(url).path.lstrip("/")
@@ -165,6 +185,9 @@ class Sample:
     wall_s: float
     cpu_s: float
     rss_mb: float
+    # The largest sum of RSS over the process and its descendants, sampled from /proc while it ran
+    # (only where asked for: the tenant memory rows).
+    tree_rss_mb: float | None = None
 
 
 class CommandFailed(RuntimeError):
@@ -181,21 +204,103 @@ def child_env(database_url: str | None) -> dict[str, str]:
     return env
 
 
-def measure(argv: list[str], cwd: Path, database_url: str | None) -> Sample:
-    """Wall time, CPU time and peak RSS of one child, read with os.wait4 (per child, not cumulative)."""
+def measure(argv: list[str], cwd: Path, database_url: str | None, tree: bool = False) -> Sample:
+    """Wall time, CPU time and peak RSS of one child, read with os.wait4 (per child, not cumulative).
+
+    Linux folds the child's own reaped children into what wait4 returns: CPU is their sum, peak RSS
+    the largest single process. With `tree`, a thread also sums the RSS of the whole process tree
+    every 20 ms (workers running side by side add up; shared pages count once per process)."""
     log_path = WORK_DIR / "last-command.log"
     with log_path.open("wb") as out:
         start = time.perf_counter()
         process = subprocess.Popen(
             argv, cwd=cwd, env=child_env(database_url), stdin=subprocess.DEVNULL, stdout=out, stderr=out
         )
+        sampler = TreeSampler(process.pid) if tree else None
+        if sampler is not None:
+            sampler.start()
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - start
+        if sampler is not None:
+            sampler.stop()
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         tail = log_path.read_text(errors="replace")[-3000:]
         raise CommandFailed(f"`{' '.join(argv[1:])}` in {cwd.name} exited {process.returncode}:\n{tail}")
-    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+    tree_rss = sampler.peak_mb if sampler is not None else None
+    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, tree_rss)
+
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of `pid` plus all its descendants now, from /proc (<pid>/statm, task/*/children)."""
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int(Path(f"/proc/{current}/statm").read_text().split()[1]) * PAGE_SIZE
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack.extend(int(child) for child in (task / "children").read_text().split())
+    return total / 2**20
+
+
+class TreeSampler(threading.Thread):
+    """The largest tree_rss_mb of a process while it runs."""
+
+    def __init__(self, pid: int, interval_s: float = 0.02) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.interval_s, self.peak_mb = pid, interval_s, 0.0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.peak_mb = max(self.peak_mb, tree_rss_mb(self.pid))
+            self.done.wait(self.interval_s)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
+
+
+@dataclass(frozen=True)
+class Loop:
+    """The plain side for many tenants as teams run it: a shell loop, one process per tenant, one
+    after another. `argvs` are the processes actually run; with fewer than `total`, the loop's wall
+    and CPU time are multiplied by total / len(argvs). The processes are independent and alike (each
+    one tenant, the same work), so the loop's cost is linear in the number of tenants."""
+
+    argvs: list[list[str]]
+    total: int
+
+    @property
+    def scale(self) -> float:
+        return self.total / len(self.argvs)
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.argvs) < self.total
+
+
+def measure_loop(loop: Loop, cwd: Path, database_url: str | None, warm_up: bool = False) -> Sample:
+    """The loop as one sample: wall time around the whole loop, CPU summed, the largest peak RSS.
+    A warm-up runs only the first process (it only has to fill __pycache__)."""
+    argvs = loop.argvs[:1] if warm_up else loop.argvs
+    start = time.perf_counter()
+    samples = [measure(argv, cwd, database_url) for argv in argvs]
+    wall = time.perf_counter() - start
+    cpu = sum(sample.cpu_s for sample in samples)
+    return Sample(wall * loop.scale, cpu * loop.scale, max(sample.rss_mb for sample in samples))
+
+
+NO_SUCH_COMMAND = re.compile(r"No such command '([^']+)'")
+
+
+def not_available(exc: CommandFailed) -> str | None:
+    """'not available: ...' when our CLI has no such command (a feature not merged yet), else None."""
+    match = NO_SUCH_COMMAND.search(str(exc))
+    return f"not available: manage.py has no {match.group(1)} command yet" if match else None
 
 
 def run_checked(argv: list[str], cwd: Path, database_url: str | None) -> str:
@@ -271,6 +376,13 @@ class Case:
     theirs: list[str]
     fixture: Fixture
     setup_error: str | None = None
+    # Tenant rows: plain Alembic runs a loop of processes (instead of `theirs`) on a database of its
+    # own (`theirs_fixture`, else `fixture`); `ours_error` (our command missing) still times the
+    # plain side; `limit_s` is an absolute target for our median on top of the ratio.
+    theirs_loop: Loop | None = None
+    theirs_fixture: Fixture | None = None
+    ours_error: str | None = None
+    limit_s: float | None = None
 
 
 @dataclass
@@ -279,23 +391,47 @@ class Result:
     ours: list[Sample] = field(default_factory=list)
     theirs: list[Sample] = field(default_factory=list)
     error: str | None = None
+    ours_error: str | None = None
+
+
+def run_in(fixture: Fixture, run: Callable[[str | None], Sample]) -> Sample:
+    url = fixture.before()
+    try:
+        return run(url)
+    finally:
+        fixture.after(url)
 
 
 def time_case(case: Case, runs: int) -> Result:
-    """A warm-up of each side, then `runs` rounds of ours, alembic; a fresh fixture per run."""
-    result = Result(case, error=case.setup_error)
+    """A warm-up of each side, then `runs` rounds of ours, alembic; a fresh fixture per run. When
+    our command does not exist yet, the row says so and the plain side is still timed."""
+    result = Result(case, error=case.setup_error, ours_error=case.ours_error)
     if case.setup_error is not None:
         return result
+    theirs_fixture = case.theirs_fixture or case.fixture
+
+    def theirs(url: str | None, warm_up: bool) -> Sample:
+        if case.theirs_loop is None:
+            return measure(case.theirs, case.cwd, url)
+        return measure_loop(case.theirs_loop, case.cwd, url, warm_up)
+
     try:
         for round_ in range(runs + 1):
-            for samples, argv in ((result.ours, case.ours), (result.theirs, case.theirs)):
-                url = case.fixture.before()
+            warm_up = round_ == 0  # round 0 is the warm-up
+            if result.ours_error is None:
                 try:
-                    sample = measure(argv, case.cwd, url)
-                finally:
-                    case.fixture.after(url)
-                if round_:  # round 0 is the warm-up
-                    samples.append(sample)
+                    sample = run_in(case.fixture, lambda url: measure(case.ours, case.cwd, url))
+                except CommandFailed as exc:
+                    result.ours_error = not_available(exc)
+                    if result.ours_error is None:
+                        raise
+                    log(result.ours_error)
+                else:
+                    if not warm_up:
+                        result.ours.append(sample)
+            sample = run_in(theirs_fixture, lambda url, warm_up=warm_up: theirs(url, warm_up))
+            if not warm_up:
+                result.theirs.append(sample)
     except CommandFailed as exc:
         log(f"FAILED: {exc}")
         result.error = str(exc).splitlines()[0]
@@ -315,10 +451,26 @@ class Sizes:
     models: tuple[int, ...] = (300, 1000)
     empty_models: tuple[int, ...] = (1000,)
     dump: tuple[int, ...] = (1000,)
+    # Tenants (PostgreSQL): schemas migrated from empty, schemas up to date, the memory pair, the
+    # tenant migrations each schema gets, and how many tenants the plain loop times in the up-to-date
+    # rows (None: all of them).
+    tenants_apply: int = 200
+    tenants_current: int = 1000
+    tenants_memory: tuple[int, ...] = (100, 1000)
+    tenant_migrations: int = 10
+    tenant_sample: int | None = 40
 
 
 QUICK_SIZES = Sizes(
-    status=(10,), apply=(200,), rollback=(200,), models=(300,), empty_models=(300,), dump=(200,)
+    status=(10,),
+    apply=(200,),
+    rollback=(200,),
+    models=(300,),
+    empty_models=(300,),
+    dump=(200,),
+    tenants_apply=20,
+    tenants_current=100,
+    tenants_memory=(10, 100),
 )
 
 
@@ -329,6 +481,7 @@ class Workspace:
     root: Path
     projects: dict[str, Path] = field(default_factory=dict)
     templates: dict[tuple[str, str], str] = field(default_factory=dict)
+    failures: dict[tuple[str, str], CommandFailed] = field(default_factory=dict)
 
     def history_project(self, count: int, suffix: str = "") -> Path:
         """N migrations, with models matching the schema they end with."""
@@ -367,6 +520,78 @@ class Workspace:
         log(f"dumping the {dbs.name} schema of {project.name}")
         run_checked(ours("migrate:dump"), project, self.migrated(dbs, project))
 
+    def tenants_project(self, tenants: int, migrations: int) -> Path:
+        """`tenants` tenants listed in [tool.manage.tenants], `migrations` tenant migrations."""
+        key = f"tenants-{tenants}x{migrations}"
+        if key not in self.projects:
+            log(f"generating {key}")
+            names = synthetic.tenant_names(tenants)
+            self.projects[key] = synthetic.write_tenants_project(self.root / key, names, migrations)
+        return self.projects[key]
+
+    def tenants_ours(self, dbs: PostgresDatabases, project: Path, tenants: int) -> str:
+        """A database whose `tenants` schemas are brought up to date by `manage.py tenants:migrate`
+        (untimed; ledger and version table in each schema). Raises CommandFailed."""
+        key = (dbs.name, f"{project.name}/ours")
+        if key in self.failures:  # not tried twice (the memory rows reuse this database)
+            raise self.failures[key]
+        if key not in self.templates:
+            log(f"{project.name}: {tenants} schemas, migrated by manage.py tenants:migrate (untimed)")
+            url = dbs.create()
+            create_schemas(dbs, url, tenants)
+            try:
+                run_checked(ours("tenants:migrate"), project, url)
+            except CommandFailed as exc:
+                self.failures[key] = exc
+                dbs.drop(url)
+                raise
+            dbs.checkpoint()
+            self.templates[key] = url
+        return self.templates[key]
+
+    def tenants_plain(self, dbs: PostgresDatabases, project: Path, tenants: int, migrations: int) -> str:
+        """A database whose `tenants` schemas hold what `alembic -x tenant=T upgrade head` leaves:
+        Alembic's own offline SQL (`upgrade head --sql`, unqualified) run in each schema through its
+        search_path (untimed; a 1000-process loop would take ~10 minutes). Checked with
+        `alembic -x tenant=T current` on the first and last tenant."""
+        key = (dbs.name, f"{project.name}/plain")
+        if key not in self.templates:
+            log(f"{project.name}: {tenants} schemas, migrated with plain Alembic's offline SQL (untimed)")
+            url = dbs.create()
+            create_schemas(dbs, url, tenants)
+            sql = run_checked(theirs("upgrade", "head", "--sql"), project, url)
+            dbs.execute(
+                url, *(f'SET search_path TO "{name}";\n{sql}' for name in synthetic.tenant_names(tenants))
+            )
+            dbs.checkpoint()
+            head = synthetic.tenant_revision_id(migrations - 1)
+            for name in {synthetic.tenant_names(tenants)[0], synthetic.tenant_names(tenants)[-1]}:
+                out = run_checked(theirs("-x", f"tenant={name}", "current"), project, url)
+                if head not in out:
+                    raise CommandFailed(f"plain setup: tenant {name} is not at {head}: {out!r}")
+            self.templates[key] = url
+        return self.templates[key]
+
+
+def create_schemas(dbs: PostgresDatabases, url: str, tenants: int) -> None:
+    """The tenants' empty schemas (untimed, on both sides: the tenant list does not create them)."""
+    dbs.execute(url, "".join(f'CREATE SCHEMA "{name}";' for name in synthetic.tenant_names(tenants)))
+
+
+def with_schemas(dbs: PostgresDatabases, tenants: int) -> Fixture:
+    """A new database per run holding `tenants` empty schemas, dropped after the run."""
+
+    def before() -> str:
+        url = dbs.create()
+        create_schemas(dbs, url, tenants)
+        return url
+
+    def drop(url: str | None) -> None:
+        if url is not None:
+            dbs.drop(url)
+
+    return Fixture(before, drop)
+
 
 HELP = "--help"
 STATUS = "migrate:status"
@@ -376,6 +601,10 @@ APPLY_SAME_ENV = "migrate (empty db, same env as alembic)"
 ROLLBACK = "migrate:rollback --step N"
 MAKE_SAME = "make:migration (no changes)"
 MAKE_EMPTY = "make:migration (empty db)"
+TENANTS_APPLY = "tenants:migrate (empty schemas)"
+TENANTS_STATUS = "tenants:status (up to date)"
+TENANTS_CURRENT = "tenants:migrate (up to date)"
+TENANTS_MEMORY = "tenants:migrate peak RSS (up to date)"
 AUTOGENERATE = ours("make:migration", "x"), theirs("revision", "--autogenerate", "-m", "x")
 
 
@@ -444,6 +673,78 @@ def make_empty_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Ca
         yield Case(MAKE_EMPTY, f"T={count}", dbs.name, 1.0, project, *AUTOGENERATE, fixture)
 
 
+def tenant_loop(tenants: int, sample: int | None, *command: str) -> Loop:
+    """`alembic -x tenant=T <command>` for every tenant, or for `sample` of them spread evenly."""
+    names = synthetic.tenant_names(tenants)
+    if sample is not None and sample < tenants:
+        names = [names[index * tenants // sample] for index in range(sample)]
+    return Loop([theirs("-x", f"tenant={name}", *command) for name in names], tenants)
+
+
+def tenant_size(tenants: int, loop: Loop) -> str:
+    if not loop.sampled:
+        return f"{tenants} tenants"
+    return f"{tenants} tenants (alembic: {len(loop.argvs)} timed, x{loop.scale:g})"
+
+
+def tenants_apply_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
+    """Issue 14: every tenant's schema migrated from empty, ours in one command, plain Alembic by a
+    loop of one `upgrade head` per tenant (the whole loop); each side on a fresh database."""
+    if not isinstance(dbs, PostgresDatabases):
+        return
+    tenants, migrations = sizes.tenants_apply, sizes.tenant_migrations
+    project = ws.tenants_project(tenants, migrations)
+    loop = tenant_loop(tenants, None, "upgrade", "head")
+    size = f"{tenants} tenants x {migrations} migrations"
+    fixture = with_schemas(dbs, tenants)
+    argv = ours("tenants:migrate"), []
+    yield Case(TENANTS_APPLY, size, dbs.name, 0.15, project, *argv, fixture, theirs_loop=loop)
+
+
+def tenants_current_cases(ws: Workspace, dbs: Databases, sizes: Sizes) -> Iterator[Case]:
+    """Issue 14: every schema up to date; `tenants:status` / `tenants:migrate` against a loop of
+    `current` / `upgrade head`, timed on a sample of the tenants and scaled (`tenant_sample`)."""
+    if not isinstance(dbs, PostgresDatabases):
+        return
+    tenants, migrations = sizes.tenants_current, sizes.tenant_migrations
+    project = ws.tenants_project(tenants, migrations)
+    setup_error = ours_error = None
+    ours_url = None
+    try:
+        plain_url = ws.tenants_plain(dbs, project, tenants, migrations)
+    except CommandFailed as exc:
+        log(f"FAILED: {exc}")
+        plain_url, setup_error = None, str(exc).splitlines()[0]
+    if setup_error is None:
+        try:
+            ours_url = ws.tenants_ours(dbs, project, tenants)
+        except CommandFailed as exc:
+            ours_error = not_available(exc)
+            if ours_error is None:
+                log(f"FAILED: {exc}")
+                setup_error = str(exc).splitlines()[0]
+    for operation, command, plain in (
+        (TENANTS_STATUS, "tenants:status", ("current",)),
+        (TENANTS_CURRENT, "tenants:migrate", ("upgrade", "head")),
+    ):
+        loop = tenant_loop(tenants, sizes.tenant_sample, *plain)
+        yield Case(
+            operation,
+            tenant_size(tenants, loop),
+            dbs.name,
+            0.05,
+            project,
+            ours(command),
+            [],
+            fixed(ours_url),
+            setup_error,
+            theirs_loop=loop,
+            theirs_fixture=fixed(plain_url),
+            ours_error=ours_error,
+            limit_s=5.0,
+        )
+
+
 CaseFamily = Callable[[Workspace, Databases, Sizes], Iterator[Case]]
 FAMILIES: dict[str, CaseFamily] = {
     STATUS: status_cases,
@@ -453,6 +754,7 @@ FAMILIES: dict[str, CaseFamily] = {
     APPLY_SAME_ENV: apply_same_env_cases,
     MAKE_SAME: make_same_cases,
     MAKE_EMPTY: make_empty_cases,
+    TENANTS_APPLY: tenants_apply_cases,
 }
 
 
@@ -461,6 +763,43 @@ def backend_cases(ws: Workspace, dbs: Databases, sizes: Sizes, only: str | None)
     for operation, family in FAMILIES.items():
         if wanted(operation, only):
             yield from family(ws, dbs, sizes)
+    if wanted(TENANTS_STATUS, only) or wanted(TENANTS_CURRENT, only):
+        yield from tenants_current_cases(ws, dbs, sizes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tenants: peak memory of `tenants:migrate` against the number of (up-to-date) tenants
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Memory:
+    tenants: int
+    samples: list[Sample] = field(default_factory=list)
+    error: str | None = None
+
+
+def time_memory(ws: Workspace, dbs: PostgresDatabases, sizes: Sizes, runs: int) -> list[Memory]:
+    """`manage.py tenants:migrate` with every schema up to date, at each of sizes.tenants_memory:
+    a warm-up, then `runs` runs, each with wait4's peak RSS and the sampled process-tree RSS."""
+    memories = []
+    for tenants in sizes.tenants_memory:
+        log(f"{TENANTS_MEMORY}, {dbs.name}, {tenants} tenants")
+        memory = Memory(tenants)
+        memories.append(memory)
+        project = ws.tenants_project(tenants, sizes.tenant_migrations)
+        try:
+            url = ws.tenants_ours(dbs, project, tenants)
+            for round_ in range(runs + 1):
+                sample = measure(ours("tenants:migrate"), project, url, tree=True)
+                if round_:
+                    memory.samples.append(sample)
+        except CommandFailed as exc:
+            memory.error = not_available(exc)
+            if memory.error is None:
+                log(f"FAILED: {exc}")
+                memory.error = "failed: " + str(exc).splitlines()[0]
+    return memories
 
 
 # ---------------------------------------------------------------------------------------------
@@ -615,14 +954,24 @@ def spread(samples: list[Sample]) -> str:
     return f"{median(samples):.2f} ({min(walls):.2f}-{max(walls):.2f})"
 
 
+def target_text(case: Case) -> str:
+    text = f"<= {case.target}x"
+    return text if case.limit_s is None else f"{text}, ours < {case.limit_s:g} s"
+
+
 def result_row(result: Result) -> list[str]:
     case = result.case
     if result.error is not None:
         return [case.operation, case.backend, case.size, f"failed: {result.error}", "", "", "", "", "", ""]
+    if result.ours_error is not None:
+        rss_theirs = f"- / {max(s.rss_mb for s in result.theirs):.0f}" if result.theirs else ""
+        theirs = spread(result.theirs) if result.theirs else ""
+        row = [case.operation, case.backend, case.size, result.ours_error, theirs, "-"]
+        return [*row, target_text(case), "-", rss_theirs, "-"]
     ratio = median(result.ours) / median(result.theirs)
     cpu_ratio = median(result.ours, "cpu_s") / median(result.theirs, "cpu_s")
     rss_ours, rss_theirs = max(s.rss_mb for s in result.ours), max(s.rss_mb for s in result.theirs)
-    met = "met" if ratio <= case.target else "missed"
+    met = ratio <= case.target and (case.limit_s is None or median(result.ours) < case.limit_s)
     return [
         case.operation,
         case.backend,
@@ -630,11 +979,69 @@ def result_row(result: Result) -> list[str]:
         spread(result.ours),
         spread(result.theirs),
         f"{ratio:.2f}x",
-        f"<= {case.target}x ({met})",
+        f"{target_text(case)} ({'met' if met else 'missed'})",
         f"{cpu_ratio:.2f}x",
         f"{rss_ours:.0f} / {rss_theirs:.0f}",
         f"{rss_ours / rss_theirs:.2f}x",
     ]
+
+
+MEMORY_HEADER = [
+    "tenants",
+    "tenants:migrate s, median (min-max)",
+    "peak RSS MB, largest process (wait4)",
+    "peak RSS MB, process tree (sampled)",
+]
+
+
+def memory_rows(memories: list[Memory]) -> Iterator[list[str]]:
+    for memory in memories:
+        if memory.error is not None:
+            yield [str(memory.tenants), memory.error, "", ""]
+            continue
+        largest = max(sample.rss_mb for sample in memory.samples)
+        tree = max(sample.tree_rss_mb or 0.0 for sample in memory.samples)
+        yield [str(memory.tenants), spread(memory.samples), f"{largest:.0f}", f"{tree:.0f}"]
+
+
+def memory_verdict(memories: list[Memory]) -> str:
+    measured = [memory for memory in memories if memory.error is None and memory.samples]
+    if len(measured) < 2:
+        return "Peak RSS ratio: not available (needs `tenants:migrate` at two tenant counts)."
+    small, large = measured[0], measured[-1]
+
+    def peak(memory: Memory, attribute: str) -> float:
+        return max(getattr(sample, attribute) or 0.0 for sample in memory.samples)
+
+    ratios = [peak(large, name) / peak(small, name) for name in ("rss_mb", "tree_rss_mb")]
+    return (
+        f"Peak RSS at {large.tenants} / {small.tenants} tenants: largest process {ratios[0]:.2f}x, "
+        f"process tree {ratios[1]:.2f}x (target ~1.0x: no growth per tenant)."
+    )
+
+
+def loop_note(results: list[Result]) -> str | None:
+    """How the plain side's tenant rows were measured, if any were."""
+    loops = [r.case.theirs_loop for r in results if r.case.theirs_loop is not None and r.theirs]
+    if not loops:
+        return None
+    note = (
+        "Tenant rows: plain Alembic is the cookbook's schema-per-tenant env.py, run as a loop of one "
+        "`alembic -x tenant=T ...` process per tenant; its time is the whole loop."
+    )
+    per_process = "; ".join(
+        f"{r.case.operation}: {median(r.theirs) / r.case.theirs_loop.total:.2f} s per tenant process"
+        for r in results
+        if r.case.theirs_loop is not None and r.theirs
+    )
+    note += f" Per process: {per_process}."
+    if any(loop.sampled for loop in loops):
+        note += (
+            " Rows marked 'alembic: K timed, xF' ran the loop on K of the tenants (spread evenly) and "
+            "multiplied its wall and CPU time by F = tenants / K: the processes are independent and "
+            "do the same work, so the loop is linear. `--full-loop` runs every tenant's process."
+        )
+    return note
 
 
 def floor_row(floor: Floor, results: list[Result]) -> list[str]:
@@ -676,6 +1083,7 @@ class Report:
     runs: int
     results: list[Result] = field(default_factory=list)
     floors: list[Floor] = field(default_factory=list)
+    memories: list[Memory] = field(default_factory=list)
     help_imports: list[str] | None = None
     profiles: list[tuple[Case, str]] = field(default_factory=list)
 
@@ -685,6 +1093,13 @@ class Report:
             parts.append(f"### Profile of ours: {case.operation}, {case.backend}, {case.size}\n\n{text}")
         if self.results:
             parts.append(markdown_table(RESULT_HEADER, map(result_row, self.results)))
+            note = loop_note(self.results)
+            if note is not None:
+                parts.append(note)
+        if self.memories:
+            parts.append("`tenants:migrate` with every schema up to date, peak memory by number of tenants:")
+            parts.append(markdown_table(MEMORY_HEADER, memory_rows(self.memories)))
+            parts.append(memory_verdict(self.memories))
         if self.floors:
             parts.append("Floor for apply: offline SQL replayed by the raw driver, one commit per migration.")
             parts.append(markdown_table(FLOOR_HEADER, (floor_row(f, self.results) for f in self.floors)))
@@ -712,6 +1127,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--only", help="run only the operations whose name contains this text")
     parser.add_argument("--profile", action="store_true", help="cProfile our side once per case instead")
     parser.add_argument("--keep", action="store_true", help="keep benchmarks/.work/ afterwards")
+    parser.add_argument(
+        "--tenant-sample",
+        type=int,
+        default=40,
+        metavar="K",
+        help="up-to-date tenant rows: time plain Alembic's loop on K tenants, scaled (default 40)",
+    )
+    parser.add_argument(
+        "--full-loop", action="store_true", help="up-to-date tenant rows: time plain Alembic on every tenant"
+    )
     parser.add_argument("--apply-sql", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -723,6 +1148,9 @@ def run_cases(cases: Iterable[Case], args: argparse.Namespace, runs: int, report
             continue
         log(f"{case.operation}, {case.backend}, {case.size}")
         if args.profile:
+            if case.setup_error is not None or case.ours_error is not None:
+                log(f"not profiled: {case.setup_error or case.ours_error}")
+                continue
             report.profiles.append((case, profile_case(case)))
         else:
             report.results.append(time_case(case, runs))
@@ -731,6 +1159,9 @@ def run_cases(cases: Iterable[Case], args: argparse.Namespace, runs: int, report
 def run_benchmark(args: argparse.Namespace) -> Report:
     runs = args.runs or (2 if args.quick else 5)
     sizes = QUICK_SIZES if args.quick else Sizes()
+    if args.tenant_sample < 1:
+        raise SystemExit("--tenant-sample must be at least 1")
+    sizes = dataclasses.replace(sizes, tenant_sample=None if args.full_loop else args.tenant_sample)
     ws = Workspace(WORK_DIR / "projects")
     report = Report(runs)
     chosen = backends(args.backend)
@@ -746,6 +1177,10 @@ def run_benchmark(args: argparse.Namespace) -> Report:
             for dbs, count in itertools.product(chosen, sizes.apply):
                 log(f"{FLOOR}, {dbs.name}, N={count}")
                 report.floors.append(time_floor(ws, dbs, count, runs))
+        if wanted(TENANTS_MEMORY, args.only):
+            for dbs in chosen:
+                if isinstance(dbs, PostgresDatabases):
+                    report.memories += time_memory(ws, dbs, sizes, runs)
     finally:
         for dbs in chosen:
             dbs.drop_all()

@@ -381,3 +381,243 @@ def write_plain_alembic(root: Path) -> None:
     shutil.copy(template / "script.py.mako", root / "plain_alembic" / "script.py.mako")
     (root / "plain_alembic" / "env.py").write_text(PLAIN_ENV_PY, encoding="utf-8")
     (root / "plain_alembic.ini").write_text(PLAIN_ALEMBIC_INI, encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# Tenants: a PostgreSQL schema per tenant, the same tenant migrations applied in each
+# ---------------------------------------------------------------------------------------------
+
+TENANT_MODELS_DIR = "tenant_models"
+TENANT_MIGRATIONS_DIR = "migrations/tenants"
+# A chain of tables, each with an FK to the one before it (the first has none), and the singular
+# that names the FK column pointing at each.
+TENANT_TABLES = {
+    "customers": "customer",
+    "addresses": "address",
+    "orders": "order",
+    "order_lines": "order_line",
+    "invoices": "invoice",
+    "payments": "payment",
+    "shipments": "shipment",
+    "returns": "return",
+    "refunds": "refund",
+    "audit_events": "audit_event",
+}
+
+# Alembic's `generic` env.py turned into the cookbook's "Rudimental Schema-Level Multi Tenancy for
+# PostgreSQL Databases": `alembic -x tenant=NAME upgrade head` sets the connection's search_path to
+# the tenant's schema, commits, points the dialect's default schema at it, and keeps the version
+# table in that schema. The URL comes from DATABASE_URL and target_metadata from the tenant models,
+# as in PLAIN_ENV_PY. Offline mode (the benchmark's untimed setup only) renders unqualified SQL.
+PLAIN_TENANT_ENV_PY = """import importlib
+import os
+import pkgutil
+from logging.config import fileConfig
+
+from sqlalchemy import engine_from_config, pool, text
+
+from alembic import context
+
+import tenant_models
+from tenant_models.base import Base
+
+config = context.config
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name)
+url = os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg2://", 1)
+config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+
+for module in pkgutil.iter_modules(tenant_models.__path__):
+    importlib.import_module(f"tenant_models.{module.name}")
+target_metadata = Base.metadata
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connectable = engine_from_config(
+        config.get_section(config.config_ini_section, {}),
+        prefix="sqlalchemy.",
+        poolclass=pool.NullPool,
+    )
+    current_tenant = context.get_x_argument(as_dictionary=True).get("tenant")
+    with connectable.connect() as connection:
+        # every CREATE / ALTER / DROP lands in the tenant's schema
+        connection.execute(text('set search_path to "%s"' % current_tenant))
+        # in SQLAlchemy v2+ the search path change needs to be committed
+        connection.commit()
+        # reflection in terms of the tenant's schema too
+        connection.dialect.default_schema_name = current_tenant
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            version_table_schema=current_tenant,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
+"""
+
+TENANT_CREATE_UP = """    op.create_table({table!r},
+    sa.Column('id', sa.Integer(), nullable=False),
+{parent_column}    sa.Column('reference', sa.String(length=40), nullable=False),
+    sa.Column('status', sa.String(length=20), server_default='new', nullable=False),
+    sa.Column('amount', sa.Numeric(precision=12, scale=2), nullable=True),
+    sa.Column('notes', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), server_default=sa.text('now()'), nullable=False),
+{parent_fk}    sa.PrimaryKeyConstraint('id', name=op.f('pk_{table}'))
+    )
+    with op.batch_alter_table({table!r}, schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_{table}_{index_column}'), [{index_column!r}], unique=False)
+"""
+
+TENANT_PARENT_COLUMN = "    sa.Column({column!r}, sa.Integer(), nullable=False),\n"
+TENANT_PARENT_FK = (
+    "    sa.ForeignKeyConstraint([{column!r}], ['{parent}.id'], name=op.f('fk_{table}_{column}_{parent}')),\n"
+)
+
+TENANT_CREATE_DOWN = """    with op.batch_alter_table({table!r}, schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_{table}_{index_column}'))
+
+    op.drop_table({table!r})"""
+
+TENANT_MODELS_HEADER = '''"""The tables in every tenant's schema (no schema of their own)."""
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Numeric, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenant_models.base import Base
+'''
+
+TENANT_MODEL_CLASS = """
+
+class {cls}(Base):
+    __tablename__ = "{table}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+{parent}    reference: Mapped[str] = mapped_column(String(40){reference_index})
+    status: Mapped[str] = mapped_column(String(20), server_default="new")
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+"""
+
+TENANT_MODEL_PARENT = '    {column}: Mapped[int] = mapped_column(ForeignKey("{parent}.id"), index=True)\n'
+
+
+def tenant_names(count: int) -> list[str]:
+    """t0001, t0002, ...: the schema names of `count` tenants."""
+    return [f"t{index:04d}" for index in range(1, count + 1)]
+
+
+def tenant_tables(count: int) -> list[tuple[str, str]]:
+    """`count` (table, singular) pairs: TENANT_TABLES, numbered once they run out."""
+    names = list(TENANT_TABLES.items())
+    tables = []
+    for index in range(count):
+        table, singular = names[index % len(names)]
+        suffix = f"_{index // len(names)}" if index >= len(names) else ""
+        tables.append((table + suffix, singular + suffix))
+    return tables
+
+
+def tenant_revision_id(index: int) -> str:
+    return f"{random.Random(f'tenant-{index}').getrandbits(48):012x}"
+
+
+def tenant_history(count: int) -> list[Revision]:
+    """`count` tenant migrations, each creating a table (6-7 columns, an index, an FK to the last)."""
+    revisions: list[Revision] = []
+    tables = tenant_tables(count)
+    for index, (table, _singular) in enumerate(tables):
+        parent, column = (tables[index - 1][0], f"{tables[index - 1][1]}_id") if index else (None, None)
+        index_column = column or "reference"
+        upgrade = TENANT_CREATE_UP.format(
+            table=table,
+            parent_column=TENANT_PARENT_COLUMN.format(column=column) if column else "",
+            parent_fk=TENANT_PARENT_FK.format(table=table, column=column, parent=parent) if column else "",
+            index_column=index_column,
+        )
+        downgrade = TENANT_CREATE_DOWN.format(table=table, index_column=index_column)
+        created = FIRST_TIMESTAMP + timedelta(minutes=index)
+        message = f"create {table} table"
+        down = tenant_revision_id(index - 1) if index else None
+        source = REVISION_TEMPLATE.format(
+            message=message,
+            revision=tenant_revision_id(index),
+            down=down or "",
+            down_literal=repr(down),
+            created=f"{created:%Y-%m-%d %H:%M:%S}.000000",
+            upgrade=upgrade.rstrip("\n"),
+            downgrade=downgrade.rstrip("\n"),
+        )
+        revisions.append(Revision(f"{created:%Y_%m_%d_%H%M%S}_{message.replace(' ', '_')}.py", source))
+    return revisions
+
+
+def tenant_models(count: int) -> str:
+    """The module of tenant models matching the schema `tenant_history(count)` leaves."""
+    parts = [TENANT_MODELS_HEADER]
+    tables = tenant_tables(count)
+    for index, (table, _singular) in enumerate(tables):
+        parent, column = (tables[index - 1][0], f"{tables[index - 1][1]}_id") if index else (None, None)
+        parts.append(
+            TENANT_MODEL_CLASS.format(
+                cls="".join(word.capitalize() for word in table.split("_")),
+                table=table,
+                parent=TENANT_MODEL_PARENT.format(column=column, parent=parent) if parent else "",
+                reference_index="" if parent else ", index=True",
+            )
+        )
+    return "".join(parts)
+
+
+def tenants_pyproject_text(tenants: list[str]) -> str:
+    """[tool.manage] with no shared models of note and a [tool.manage.tenants] table (schema mode)."""
+    listed = ", ".join(f'"{name}"' for name in tenants)
+    section = (
+        "[tool.manage.tenants]\n"
+        'mode = "schema"\n'
+        f'models = ["{TENANT_MODELS_DIR}"]\n'
+        f'migrations = "{TENANT_MIGRATIONS_DIR}"\n'
+        f"tenants = [{listed}]\n"
+    )
+    return f"{pyproject_text()}\n{section}"
+
+
+def write_tenants_project(root: Path, tenants: list[str], migrations: int) -> Path:
+    """A project whose tenants each get `migrations` tenant migrations; the shared side is empty
+    (models/ holds only the Base, migrations/ no revision). Plain Alembic's tenant environment sits
+    in `plain_alembic/` as for the other projects, pointed at migrations/tenants/."""
+    write_project(root, {}, [])
+    (root / "pyproject.toml").write_text(tenants_pyproject_text(tenants), encoding="utf-8")
+    package = root / TENANT_MODELS_DIR
+    package.mkdir()
+    (package / "__init__.py").write_text('"""Tenant models."""\n', encoding="utf-8")
+    (package / "base.py").write_text(BASE_PY, encoding="utf-8")
+    (package / "tables.py").write_text(tenant_models(migrations), encoding="utf-8")
+    directory = root / TENANT_MIGRATIONS_DIR
+    directory.mkdir(parents=True)
+    for revision in tenant_history(migrations):
+        (directory / revision.filename).write_text(revision.source, encoding="utf-8")
+    (root / "plain_alembic" / "env.py").write_text(PLAIN_TENANT_ENV_PY, encoding="utf-8")
+    ini = PLAIN_ALEMBIC_INI.replace("%(here)s/migrations\n", f"%(here)s/{TENANT_MIGRATIONS_DIR}\n", 1)
+    (root / "plain_alembic.ini").write_text(ini, encoding="utf-8")
+    return root

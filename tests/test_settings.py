@@ -264,10 +264,10 @@ def test_a_registered_sub_table_is_accepted(sqlite_project: Project, monkeypatch
     from manage_migrations import settings
 
     (sqlite_project.root / "pyproject.toml").write_text(
-        "[tool.manage]\nmodels = ['models']\n\n[tool.manage.databases]\nmain = 'sqlite:///x.sqlite3'\n",
+        "[tool.manage]\nmodels = ['models']\n\n[tool.manage.extras]\nmain = 'sqlite:///x.sqlite3'\n",
         encoding="utf-8",
     )
-    monkeypatch.setattr(settings, "TOOL_TABLES", ("databases",))
+    monkeypatch.setattr(settings, "TOOL_TABLES", (*settings.TOOL_TABLES, "extras"))
 
     code, _stdout, stderr = _status_json(sqlite_project)
 

@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import Abort, Exit, TyperException
 
-from manage_migrations import program
+from manage_migrations import completion, program
 from manage_migrations.commands import (
     AppState,
     make_migration,
@@ -37,13 +37,13 @@ from manage_migrations.compat import lighten
 from manage_migrations.console import Output
 from manage_migrations.core import interrupts
 from manage_migrations.errors import ManageError, UsageError
-from manage_migrations.settings import check_lock_timeout
+from manage_migrations.settings import DEFAULT_DATABASE, check_lock_timeout
 
 if TYPE_CHECKING:
     from manage_migrations.compat import ClickContext
 
 GLOBAL_FLAGS = frozenset({"--traceback", "-q", "--quiet", "-v", "--verbose"})
-GLOBAL_VALUE_OPTIONS = frozenset({"--database-url", "--lock-timeout"})
+GLOBAL_VALUE_OPTIONS = frozenset({"--database", "--database-url", "--lock-timeout"})
 INTERRUPTED = 130
 
 
@@ -147,11 +147,21 @@ app = typer.Typer(
 def global_options(
     ctx: typer.Context,
     *,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="Which database of pyproject.toml to use: default, or one of [tool.manage.databases].",
+            show_default=False,
+            autocompletion=completion.database_names,
+        ),
+    ] = None,
     database_url: Annotated[
         str | None,
         typer.Option(
             "--database-url",
-            help="Database to use (overrides DATABASE_URL, .env and pyproject.toml).",
+            help="URL of the database to use (overrides NAME_DATABASE_URL / DATABASE_URL, .env and "
+            "pyproject.toml).",
             show_default=False,
         ),
     ] = None,
@@ -173,11 +183,16 @@ def global_options(
     if lock_timeout is not None:
         check_lock_timeout(lock_timeout, "--lock-timeout", UsageError)
     app_state.database_url = database_url
+    app_state.database = database
     app_state.quiet = quiet
     app_state.verbose = verbose
     app_state.traceback = show_traceback
     app_state.lock_timeout = lock_timeout
-    app_state.output = Output(quiet=quiet, verbose=verbose)
+    # Another database than the default is named where a command says which database it is on,
+    # and in the commands its hints suggest.
+    named = database if database not in (None, DEFAULT_DATABASE) else None
+    app_state.output = Output(quiet=quiet, verbose=verbose, database=named)
+    program.select_database(named)
 
 
 app.command("migrate", cls=ManageCommand)(migrate.command)

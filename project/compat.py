@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
     from sqlalchemy.engine import Connection, Transaction
@@ -110,6 +111,14 @@ def replace_planned_steps(context: MigrationContext, function: Any) -> bool:
         return False
     context._migrations_fn = function
     return True
+
+
+def x_arguments(config: Config) -> dict[str, str]:
+    """`alembic -x key=value` arguments, readable before env.py runs (where Alembic builds its
+    ScriptDirectory): the argparse namespace's `x`, as EnvironmentContext.get_x_argument reads it;
+    none for a Config built in code."""
+    given = getattr(config.cmd_opts, "x", None) or []
+    return {key: value for key, _, value in (argument.partition("=") for argument in given)}
 
 
 def typer_runtime_param_types() -> tuple[Any, Any]:

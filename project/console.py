@@ -81,9 +81,10 @@ STATE_STYLES = {"Ran": "done", "Pending": "pending", "Missing": "missing", "Fail
 class Output:
     """Stdout and stderr consoles for one invocation; quiet drops everything but errors."""
 
-    def __init__(self, quiet: bool = False, verbose: bool = False) -> None:
+    def __init__(self, quiet: bool = False, verbose: bool = False, database: str | None = None) -> None:
         self.quiet = quiet
         self.verbose = verbose
+        self.database = database  # the name of a database other than the default, said with its URL
         # Piped output is read by scripts and people alike: never truncate it to 80 columns.
         width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else PIPED_WIDTH
         self.out = Console(theme=THEME, highlight=False, width=width)
@@ -92,6 +93,11 @@ class Output:
         self._ticker: Ticker | None = None
         self._running: str | None = None  # the revision whose start line is showing
         self._fake = False
+
+    def on(self, url: str) -> str:
+        """Which database a line is about: its shown URL, after its name when it is not the default
+        (`analytics at sqlite:///analytics.sqlite3`). JSON keeps the URL alone."""
+        return f"{self.database} at {url}" if self.database else url
 
     @functools.cached_property
     def live(self) -> bool:
@@ -161,12 +167,12 @@ class Output:
         elif isinstance(event, RunStarted):
             self.run_started(event)
         elif isinstance(event, DumpLoaded):
-            where = f"into {event.database} ({event.statements} statements)"
+            where = f"into {self.on(event.database)} ({event.statements} statements)"
             self.say(Text(f"  Loaded schema dump {event.path.name} {where}"))
         elif isinstance(event, StepDone):
             self.step_done(event)
         elif isinstance(event, Dropping):
-            self.say(Text(f"  Dropping everything the project owns on {event.database}"))
+            self.say(Text(f"  Dropping everything the project owns on {self.on(event.database)}"))
         elif isinstance(event, PhaseDone):
             self.run_finished(event.result, verb="rolled back", nothing=None)
             if not event.result.nothing_to_do:
@@ -189,14 +195,14 @@ class Output:
         elif event.fake:
             count = _plural(event.count, "migration")
             what = "as applied" if event.upgrade else "as rolled back"
-            self.say(Text(f"  Recording {count} {what} on {event.database} (not run)\n"))
+            self.say(Text(f"  Recording {count} {what} on {self.on(event.database)} (not run)\n"))
             return
         elif event.upgrade:
             action = "Running"
         else:
             action = "Rolling back"
         batch = f" (batch {event.batch})" if event.batch is not None else ""
-        self.say(Text(f"  {action} migrations on {event.database}{batch}\n"))
+        self.say(Text(f"  {action} migrations on {self.on(event.database)}{batch}\n"))
 
     def step_done(self, event: StepDone) -> None:
         if event.sql is not None:
@@ -328,7 +334,7 @@ class Output:
 
     def status(self, result: StatusResult, only_pending: bool = False) -> None:
         self.ledger_reconciled(result.note, result.warnings)
-        self.say(Text(f"Migrations on {result.database}\n"))
+        self.say(Text(f"Migrations on {self.on(result.database)}\n"))
         rows = [row for row in result.rows if not only_pending or row.state == "Pending"]
         if not rows:
             self.result_line("No migrations." if not only_pending else "No pending migrations.")
@@ -346,7 +352,7 @@ class Output:
     # migrate:check
 
     def check(self, result: CheckResult) -> None:
-        self.say(Text(f"Checking {result.database}\n"))
+        self.say(Text(f"Checking {self.on(result.database)}\n"))
         if result.ok:
             self.result_line("All checks passed.")
             return
@@ -400,14 +406,14 @@ class Output:
         if not result.migrations:
             self.result_line("No edited migrations.")
             return
-        self.say(Text(f"  Rehashing edited migrations on {result.database}\n"))
+        self.say(Text(f"  Rehashing edited migrations on {self.on(result.database)}\n"))
         for item in result.migrations:
             self.say(Text(f"  {item.name}: checksum {item.stored[:12]} -> {item.current[:12]}"))
         count = len(result.migrations)
         self.result_line(f"  Accepted the current file of {_plural(count, 'migration')}.")
 
     def resolved(self, result: Resolved) -> None:
-        where = f"{result.name} is no longer marked as failed on {result.database}"
+        where = f"{result.name} is no longer marked as failed on {self.on(result.database)}"
         self.result_line(f"  {where}; run migrate to apply it again.")
 
     # make:migration
@@ -448,7 +454,7 @@ class Output:
 
     def dumped(self, info: DumpInfo, root: Path) -> None:
         self.result_line(
-            f"  Dumped {info.database} to {_shown(info.path, root)} ({info.statements} statements)"
+            f"  Dumped {self.on(info.database)} to {_shown(info.path, root)} ({info.statements} statements)"
         )
 
     def prune_plan(self, plan: PrunePlan, root: Path) -> None:

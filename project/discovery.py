@@ -7,6 +7,7 @@ import pkgutil
 import re
 import sys
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -18,12 +19,15 @@ from manage_migrations.settings import import_roots, make_importable
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
 
+    from manage_migrations.settings import Settings
+
 
 @dataclass(frozen=True)
 class DiscoveredModels:
     metadata: tuple[MetaData, ...]
     modules: tuple[str, ...]
     table_origins: dict[str, str]
+    metadata_modules: tuple[str, ...] = ()  # the module each MetaData was first found in
 
     @property
     def table_names(self) -> tuple[str, ...]:
@@ -115,7 +119,16 @@ def _package_base(root: Path, package_name: str) -> Path | None:
 def discover_models(root: Path, packages: tuple[str, ...]) -> DiscoveredModels:
     """Import all model modules; name the file of any import failure or duplicate table."""
     make_importable(root)
+    for package_name in packages:
+        _forget_package(package_name)
+    return _discover(root, packages)
+
+
+def _discover(root: Path, packages: tuple[str, ...]) -> DiscoveredModels:
+    """Import the packages and every module under them (modules already imported stay as they
+    are) and collect their MetaData, each with the module it was first found in."""
     metadata: list[MetaData] = []
+    found_in: list[str] = []
     origins: dict[str, str] = {}
     imported: list[str] = []
 
@@ -123,6 +136,7 @@ def discover_models(root: Path, packages: tuple[str, ...]) -> DiscoveredModels:
         for found in _metadata_in(module):
             if all(found is not seen for seen in metadata):
                 metadata.append(found)
+                found_in.append(module.__name__)
         owner = _relative(getattr(module, "__file__", None), root)  # once per module, not per table
         for meta in metadata:
             for key in meta.tables:
@@ -136,7 +150,6 @@ def discover_models(root: Path, packages: tuple[str, ...]) -> DiscoveredModels:
                     )
 
     for package_name in packages:
-        _forget_package(package_name)
         if _package_base(root, package_name) is None:
             raise NoModelsFound(
                 f"model package {package_name!r} not found in {root} (nor in its src/)",
@@ -157,11 +170,57 @@ def discover_models(root: Path, packages: tuple[str, ...]) -> DiscoveredModels:
             f"no models found in {', '.join(packages)}/",
             hint="define a declarative Base (or a Table) in a module under the model package",
         )
+    kept = [index for index, meta in enumerate(metadata) if meta.tables]
     return DiscoveredModels(
-        metadata=tuple(meta for meta in metadata if meta.tables),
+        metadata=tuple(metadata[index] for index in kept),
         modules=tuple(imported),
         table_origins={key: value.split(":", 1)[1] for key, value in origins.items()},
+        metadata_modules=tuple(found_in[index] for index in kept),
     )
+
+
+def refuse_shared_metadata(
+    root: Path, packages_by_database: Mapping[str, tuple[str, ...]]
+) -> dict[str, DiscoveredModels]:
+    """The models of each database, imported together; ConfigError when two databases' packages
+    reach one MetaData (a shared declarative Base, a model imported from the other's package, or
+    one package inside the other): autogenerate for either would then create or drop the other's
+    tables in it. A database whose packages hold no models is left out of the result."""
+    make_importable(root)
+    for packages in packages_by_database.values():
+        for package_name in packages:
+            _forget_package(package_name)
+    found: dict[str, DiscoveredModels] = {}
+    for database, packages in packages_by_database.items():
+        try:
+            found[database] = _discover(root, packages)
+        except NoModelsFound:
+            continue  # nothing to share; the commands of that database say what is missing
+    owners: dict[int, tuple[str, str]] = {}
+    for database, models in found.items():
+        for meta, module in zip(models.metadata, models.metadata_modules, strict=True):
+            first = owners.setdefault(id(meta), (database, module))
+            if first[0] != database:
+                tables = ", ".join(sorted(meta.tables)[:3]) + (", ..." if len(meta.tables) > 3 else "")
+                raise ConfigError(
+                    f"databases {first[0]!r} and {database!r} share one MetaData (tables {tables}): "
+                    f"{first[1]} ({first[0]}) and {module} ({database})",
+                    hint="give each database's models a declarative Base of their own, in packages "
+                    "that do not contain each other: autogenerate for one would create or drop the "
+                    "other's tables",
+                )
+    return found
+
+
+def database_models(settings: Settings) -> DiscoveredModels:
+    """The models of the selected database; where the project declares several databases, only
+    after checking that no two of them share a MetaData."""
+    if len(settings.models_by_database) < 2:
+        return discover_models(settings.root, settings.model_packages)
+    found = refuse_shared_metadata(settings.root, dict(settings.models_by_database))
+    if settings.database in found:
+        return found[settings.database]
+    return discover_models(settings.root, settings.model_packages)  # raises NoModelsFound, saying why
 
 
 def _import_names(package_name: str, root: Path) -> list[str]:

@@ -56,10 +56,10 @@ def model_schemas(settings: Settings) -> frozenset[str]:
     A project without models owns no extra schema; a model module that fails to import stops the
     command (exit 3) before anything is dropped, since what it owns cannot be known then.
     """
-    from manage_migrations.discovery import NoModelsFound, discover_models
+    from manage_migrations.discovery import NoModelsFound, database_models
 
     try:
-        found = discover_models(settings.root, settings.model_packages)
+        found = database_models(settings)
     except NoModelsFound:
         return frozenset()
     return frozenset(

@@ -1,5 +1,6 @@
 """How the user runs the tool, for the usage line and the hints that name a command: `python
-manage.py migrate` for the script, `manage migrate` for the installed console script."""
+manage.py migrate` for the script, `manage migrate` for the installed console script, with the
+`--database NAME` of this invocation when it is not the default database."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 SCRIPT = "manage.py"
 _prefix = f"python {SCRIPT}"
+_database: str | None = None
 
 
 def program_name(argv0: str) -> str:
@@ -27,6 +29,12 @@ def invoked_as(argv0: str) -> str:
     return name
 
 
+def select_database(name: str | None) -> None:
+    """The database this invocation runs on (None: the default), so a hint's command does too."""
+    global _database
+    _database = name
+
+
 def command_prefix() -> str:
-    """What to type before a command name: `python manage.py` or `manage`."""
-    return _prefix
+    """What to type before a command name: `python manage.py` or `manage` (then `--database NAME`)."""
+    return f"{_prefix} --database {_database}" if _database else _prefix

@@ -1,4 +1,5 @@
-"""Settings and how they are resolved: option > DATABASE_URL > .env > [tool.manage] > defaults."""
+"""Settings and how they are resolved: option > DATABASE_URL > .env > [tool.manage] > defaults,
+for the default database or one declared as [tool.manage.databases.NAME]."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ MAX_LOCK_TIMEOUT = 86400.0
 LOCK_TIMEOUT_RANGE = f"a number of seconds from 0 to {MAX_LOCK_TIMEOUT:g} (one day)"
 PROJECT_MARKERS = ("manage.py", "pyproject.toml")
 PRODUCTION = "production"
+TRUE_WORDS = ("true", "1", "yes", "on")  # a boolean option of Alembic's, as its configparser reads it
 
 # Every key [tool.manage] accepts, in one place: anything else is a typo that would otherwise
 # be ignored in silence (`database-url` quietly meaning SQLite).
@@ -34,7 +36,16 @@ TOOL_KEYS = (
     "lock_timeout",
 )
 # Sub-tables ([tool.manage.<name>]) are registered here by the feature that reads them.
-TOOL_TABLES: tuple[str, ...] = ("tenants",)
+TOOL_TABLES: tuple[str, ...] = ("databases", "tenants")
+
+# Named databases: [tool.manage.databases.NAME] holds what one database has of its own; the other
+# keys of [tool.manage] (environment, guard, lock wait, exclusions) hold for every database. The
+# keys directly under [tool.manage] are the database called "default".
+DEFAULT_DATABASE = "default"
+TENANTS = "tenants"  # how the tenant models are named beside the databases' (settings.database)
+DATABASE_KEYS = ("database_url", "models", "migrations")
+# A name is typed after --database, becomes NAME_DATABASE_URL and the directory migrations/NAME.
+DATABASE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,10 @@ class Settings:
     exclude_schemas: tuple[str, ...] = ()
     prohibit_destructive: bool = False
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    database: str = DEFAULT_DATABASE
+    # The model packages of every database the project declares (this one included), so that
+    # discovery can refuse models two databases share; empty for a Settings built by hand.
+    models_by_database: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # A tenant's schema (PostgreSQL) or database (MariaDB) on the server of `database_url`: its
     # unqualified tables, alembic_version and ledger live there, and its lock is its own.
     schema: str | None = None
@@ -56,6 +71,10 @@ class Settings:
     @property
     def production(self) -> bool:
         return is_production(self.environment)
+
+    @property
+    def database_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.models_by_database) or (self.database,)
 
 
 def is_production(environment: str | None) -> bool:
@@ -187,25 +206,33 @@ def tool_table(data: Mapping[str, object], name: str) -> dict[str, object]:
     return _tool_section(data, name)
 
 
-def check_known_keys(tool: Mapping[str, object]) -> None:
-    """A key manage.py does not know is refused, naming the key it probably meant."""
-    known = (*TOOL_KEYS, *TOOL_TABLES)
-    for key in tool:
+def _closest(typed: str, known: tuple[str, ...]) -> str | None:
+    import difflib  # only on error paths: commands stay quick to start
+
+    close = difflib.get_close_matches(typed.replace("-", "_").lower(), known, n=1)
+    return close[0] if close else None
+
+
+def _refuse_unknown_keys(table: Mapping[str, object], known: tuple[str, ...], where: str) -> None:
+    for key in table:
         if key in known:
             continue
-        import difflib  # only on this error path: commands stay quick to start
-
-        close = difflib.get_close_matches(key.replace("-", "_").lower(), known, n=1)
-        hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(known)}"
-        raise ConfigError(f"unknown key {key!r} in [tool.manage] of pyproject.toml", hint=hint)
+        close = _closest(key, known)
+        hint = f"did you mean {close}?" if close else f"known keys: {', '.join(known)}"
+        raise ConfigError(f"unknown key {key!r} in {where} of pyproject.toml", hint=hint)
 
 
-def _string_tuple(value: object, key: str) -> tuple[str, ...]:
+def check_known_keys(tool: Mapping[str, object]) -> None:
+    """A key manage.py does not know is refused, naming the key it probably meant."""
+    _refuse_unknown_keys(tool, (*TOOL_KEYS, *TOOL_TABLES), "[tool.manage]")
+
+
+def _string_tuple(value: object, key: str, table: str = "[tool.manage]") -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return tuple(value)
-    raise ConfigError(f"[tool.manage] {key} must be a string or a list of strings")
+    raise ConfigError(f"{table} {key} must be a string or a list of strings")
 
 
 def check_lock_timeout(value: object, source: str, error: type[ManageError] = ConfigError) -> float:
@@ -273,30 +300,183 @@ def _alembic_version_locations(data: Mapping[str, object], root: Path) -> list[s
     return [_location_text(location, root) for location in value]
 
 
+def url_variable(database: str) -> str:
+    """The environment variable (and .env key) of a database's URL: DATABASE_URL for the default,
+    ANALYTICS_DATABASE_URL for `analytics` (upper-cased, other characters as `_`)."""
+    if database == DEFAULT_DATABASE:
+        return "DATABASE_URL"
+    return re.sub(r"[^A-Z0-9]", "_", database.upper()) + "_DATABASE_URL"
+
+
+def _table_of(database: str) -> str:
+    return "[tool.manage]" if database == DEFAULT_DATABASE else f"[tool.manage.databases.{database}]"
+
+
+def declared_databases(tool: Mapping[str, object]) -> dict[str, Mapping[str, object]]:
+    """The named databases of [tool.manage.databases], each table checked as [tool.manage] is."""
+    tables = tool.get("databases", {})
+    if not isinstance(tables, dict):
+        raise ConfigError(
+            "[tool.manage] databases must be a table of databases",
+            hint="declare each one as [tool.manage.databases.NAME] with database_url, models and migrations",
+        )
+    variables: dict[str, str] = {}
+    for name, table in tables.items():
+        if name in (DEFAULT_DATABASE, TENANTS):
+            raise ConfigError(
+                f"[tool.manage.databases.{name}] declares a database called {name!r}",
+                hint="the keys directly under [tool.manage] are the default database and "
+                "[tool.manage.tenants] the tenants; give this one another name",
+            )
+        if not DATABASE_NAME.fullmatch(name):
+            raise ConfigError(
+                f"database name {name!r} in [tool.manage.databases] is not allowed",
+                hint="start it with a letter and use letters, digits, _ and - only: it is typed after "
+                "--database and becomes an environment variable and a directory",
+            )
+        where = _table_of(name)
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"[tool.manage.databases] {name} must be a table",
+                hint=f"declare it as {where} with database_url, models and migrations",
+            )
+        for key in table:
+            if key in TOOL_KEYS and key not in DATABASE_KEYS:
+                raise ConfigError(
+                    f"{key} in {where} of pyproject.toml is not set per database",
+                    hint="set it in [tool.manage]: it holds for every database",
+                )
+        _refuse_unknown_keys(table, DATABASE_KEYS, where)
+        if "models" not in table:
+            raise ConfigError(
+                f"{where} has no models",
+                hint=f'name its model packages, e.g. models = ["{name.replace("-", "_")}_models"] (the '
+                "default's models would give it the default's tables)",
+            )
+        variable = url_variable(name)
+        if variable in variables:
+            raise ConfigError(
+                f"databases {variables[variable]!r} and {name!r} would both take their URL from {variable}",
+                hint="rename one of them",
+            )
+        variables[variable] = name
+    return tables
+
+
+def unknown_database(name: str, known: tuple[str, ...]) -> UsageError:
+    """--database (or `alembic -x database=`) naming no database of pyproject.toml."""
+    close = _closest(name, known)
+    return UsageError(
+        f"unknown database {name!r}; known: {', '.join(known)}",
+        hint=f"did you mean {close}?"
+        if close
+        else f"declare it in pyproject.toml as [tool.manage.databases.{name}], or pick a known one",
+    )
+
+
+def _database_url(
+    database: str,
+    table: Mapping[str, object],
+    option: str | None,
+    env: Mapping[str, str],
+    dotenv: Mapping[str, str],
+) -> tuple[str, str]:
+    """A database's URL and where it came from, highest precedence first."""
+    default = database == DEFAULT_DATABASE
+    variable = url_variable(database)
+    candidates = [
+        (option, "--database-url"),
+        (env.get(variable), variable),
+        (dotenv.get(variable), ".env" if default else f".env {variable}"),
+        (table.get("database_url"), f"{_table_of(database)} database_url"),
+        (DEFAULT_DATABASE_URL if default else f"sqlite:///{database}.sqlite3", "default"),
+    ]
+    url, source = next((value, origin) for value, origin in candidates if value)
+    if not isinstance(url, str):
+        raise ConfigError(f"{_table_of(database)} database_url must be a string")
+    return url.strip(), source
+
+
+def _named_migrations_directory(
+    root: Path, database: str, table: Mapping[str, object], default_directory: Path
+) -> Path:
+    """A named database's revision files: its `migrations`, or a subdirectory of the default's
+    (safe: manage.py and plain Alembic read only the top level of a migrations directory)."""
+    configured = table.get("migrations")
+    if configured is None:
+        return default_directory / database
+    if not isinstance(configured, str):
+        raise ConfigError(f"{_table_of(database)} migrations must be a string")
+    return (root / configured).resolve()
+
+
+def _refuse_shared_directories(directories: Mapping[str, Path], root: Path, recursive: bool) -> None:
+    """Each database needs a history of its own: one directory read by two would give each the
+    other's revisions (so would a nested one, where Alembic reads version_locations recursively)."""
+    names = list(directories)
+    for index, first in enumerate(names):
+        for second in names[index + 1 :]:
+            one, other = directories[first], directories[second]
+            if one == other:
+                raise ConfigError(
+                    f"databases {first!r} and {second!r} share the migrations directory "
+                    f"{_relative_to(one, root)}",
+                    hint="give each database a migrations directory of its own",
+                )
+            if recursive and (one.is_relative_to(other) or other.is_relative_to(one)):
+                raise ConfigError(
+                    f"the migrations directories of databases {first!r} and {second!r} are nested "
+                    "and [tool.alembic] recursive_version_locations is true",
+                    hint="plain alembic would read one database's revisions as the other's: set it to "
+                    "false, or move the directories apart",
+                )
+
+
+def _relative_to(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def _refuse_one_database_twice(urls: Mapping[str, str], root: Path) -> None:
+    """Two names for one database would keep both histories in its one alembic_version."""
+    from manage_migrations.core.url import parse
+
+    seen: dict[tuple[object, ...], str] = {}
+    for name, raw in urls.items():
+        try:
+            url = parse(raw, root)
+        except ManageError:
+            continue  # the command that uses this URL reports it
+        identity = url.identity
+        if identity is None:
+            continue
+        if identity in seen:
+            raise ConfigError(
+                f"databases {seen[identity]!r} and {name!r} are the same database ({url.display})",
+                hint="give each its own database: they would share one alembic_version and mix "
+                "their histories",
+            )
+        seen[identity] = name
+
+
 def resolve_settings(
     database_url: str | None = None,
     root: Path | None = None,
     environ: Mapping[str, str] | None = None,
     lock_timeout: float | None = None,
+    database: str | None = None,
 ) -> Settings:
-    """Merge every source of settings, highest precedence first."""
+    """Merge every source of settings, highest precedence first, for one database (the default
+    when None); `database_url` overrides that database's URL only."""
     project_root = (root or find_project_root()).resolve()
     env = os.environ if environ is None else environ
     dotenv = read_dotenv(project_root / ".env", env)
     pyproject = read_pyproject(project_root)
     tool = _tool_section(pyproject, "manage")
     check_known_keys(tool)
-
-    candidates = [
-        (database_url, "--database-url"),
-        (env.get("DATABASE_URL"), "DATABASE_URL"),
-        (dotenv.get("DATABASE_URL"), ".env"),
-        (tool.get("database_url"), "[tool.manage] database_url"),
-        (DEFAULT_DATABASE_URL, "default"),
-    ]
-    url, source = next((value, origin) for value, origin in candidates if value)
-    if not isinstance(url, str):
-        raise ConfigError("[tool.manage] database_url must be a string")
+    tables: dict[str, Mapping[str, object]] = {DEFAULT_DATABASE: tool, **declared_databases(tool)}
+    selected = DEFAULT_DATABASE if database is None else database
+    if selected not in tables:
+        raise unknown_database(selected, tuple(tables))
 
     environment = env.get("APP_ENV") or dotenv.get("APP_ENV") or tool.get("environment", "local")
     if not isinstance(environment, str):
@@ -310,21 +490,50 @@ def resolve_settings(
         )
     else:
         timeout = check_lock_timeout(lock_timeout, "--lock-timeout", UsageError)
-    migrations = migrations_directory(
+    default_migrations = migrations_directory(
         project_root,
         tool.get("migrations"),
         _alembic_version_locations(pyproject, project_root),
         "[tool.alembic]",
     )
+    models = {
+        name: _string_tuple(table.get("models", "models"), "models", _table_of(name))
+        for name, table in tables.items()
+    }
+    tenants = tool.get("tenants")
+    if isinstance(tenants, dict) and "models" in tenants:
+        # Tenant models are one more set that must not share a MetaData with any database's.
+        models[TENANTS] = _string_tuple(tenants["models"], "models", "[tool.manage.tenants]")
+    if len(tables) == 1:
+        url, source = _database_url(selected, tool, database_url, env, dotenv)
+        migrations = default_migrations
+    else:
+        directories = {
+            name: default_migrations
+            if name == DEFAULT_DATABASE
+            else _named_migrations_directory(project_root, name, table, default_migrations)
+            for name, table in tables.items()
+        }
+        recursive = _tool_section(pyproject, "alembic").get("recursive_version_locations", False)
+        _refuse_shared_directories(directories, project_root, str(recursive).lower() in TRUE_WORDS)
+        urls = {
+            name: _database_url(name, table, database_url if name == selected else None, env, dotenv)
+            for name, table in tables.items()
+        }
+        _refuse_one_database_twice({name: url for name, (url, _) in urls.items()}, project_root)
+        url, source = urls[selected]
+        migrations = directories[selected]
     return Settings(
         root=project_root,
-        database_url=url.strip(),
+        database_url=url,
         database_url_source=source,
-        model_packages=_string_tuple(tool.get("models", "models"), "models"),
+        model_packages=models[selected],
         migrations_dir=migrations,
         environment=environment.strip(),
         exclude_tables=_string_tuple(tool.get("exclude_tables", []), "exclude_tables"),
         exclude_schemas=_string_tuple(tool.get("exclude_schemas", []), "exclude_schemas"),
         prohibit_destructive=prohibit,
         lock_timeout=timeout,
+        database=selected,
+        models_by_database=tuple(models.items()),
     )

@@ -167,3 +167,15 @@ def test_new_revision_files_can_be_written_elsewhere(tmp_path: Path) -> None:
     compat.write_revisions_into(script, tmp_path / "staging")
     created = script.generate_revision("abc123", "x", refresh=True, head="base")
     assert created is not None and Path(created.path).parent == tmp_path / "staging"
+
+
+def test_x_arguments_are_read_as_alembic_reads_them_before_any_env_py() -> None:
+    from alembic.config import CommandLine, Config
+    from alembic.runtime.environment import EnvironmentContext
+
+    options = CommandLine().parser.parse_args(["-x", "database=analytics", "-x", "force=1", "current"])
+    config = Config(cmd_opts=options)
+
+    assert compat.x_arguments(config) == {"database": "analytics", "force": "1"}
+    assert compat.x_arguments(config) == EnvironmentContext(config, None).get_x_argument(as_dictionary=True)  # type: ignore[arg-type]
+    assert compat.x_arguments(Config()) == {}

@@ -239,7 +239,11 @@ def test_a_database_recorded_as_production_in_another_case_stays_guarded(
         ('exclude_table = ["legacy"]', "unknown key 'exclude_table'", "did you mean exclude_tables?"),
         ("lock-timeout = 5", "unknown key 'lock-timeout'", "did you mean lock_timeout?"),
         ("colour = true", "unknown key 'colour'", "known keys: database_url, models, migrations"),
-        ("[tool.manage.tenant]\nmain = 'sqlite:///x.sqlite3'", "unknown key 'tenant'", "known keys:"),
+        (
+            "[tool.manage.tenant]\nmain = 'sqlite:///x.sqlite3'",
+            "unknown key 'tenant'",
+            "did you mean tenants?",
+        ),
     ],
 )
 def test_unknown_keys_in_tool_manage_are_refused(
@@ -264,10 +268,10 @@ def test_a_registered_sub_table_is_accepted(sqlite_project: Project, monkeypatch
     from manage_migrations import settings
 
     (sqlite_project.root / "pyproject.toml").write_text(
-        "[tool.manage]\nmodels = ['models']\n\n[tool.manage.databases]\nmain = 'sqlite:///x.sqlite3'\n",
+        "[tool.manage]\nmodels = ['models']\n\n[tool.manage.extras]\nmain = 'sqlite:///x.sqlite3'\n",
         encoding="utf-8",
     )
-    monkeypatch.setattr(settings, "TOOL_TABLES", ("databases",))
+    monkeypatch.setattr(settings, "TOOL_TABLES", (*settings.TOOL_TABLES, "extras"))
 
     code, _stdout, stderr = _status_json(sqlite_project)
 

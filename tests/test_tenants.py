@@ -423,3 +423,40 @@ def test_a_terminal_gets_a_live_progress_line(tenant_project: Project) -> None:
     assert "4 tenants: 4 migrated, 0 up to date" in text
     second = project.run("tenants:migrate")
     assert "4 tenants: 0 migrated, 4 up to date" in second.output
+
+
+def test_tenant_models_on_the_default_base_are_refused(tenant_project: Project) -> None:
+    """A tenant model on the default database's Base would put the tenant tables into the default
+    database's migrations (and the default's tables into every tenant)."""
+    project = tenant_project
+    create_schemas(project, ("acme",))
+    project.write_model(
+        "plans.py",
+        """
+        from sqlalchemy.orm import Mapped, mapped_column
+        from models.base import Base
+
+        class Plan(Base):
+            __tablename__ = "plans"
+            id: Mapped[int] = mapped_column(primary_key=True)
+        """,
+    )
+    (project.root / "tenant_models" / "__init__.py").write_text(
+        textwrap.dedent(
+            """
+            from sqlalchemy.orm import Mapped, mapped_column
+            from models.base import Base
+
+            class Customer(Base):
+                __tablename__ = "customers"
+                id: Mapped[int] = mapped_column(primary_key=True)
+            """
+        ),
+        encoding="utf-8",
+    )
+    for args in (("--tenants", "create customers"), ("create plans",)):
+        result = project.run("make:migration", *args)
+        assert result.exit_code == 3, result.output
+        assert "share one MetaData" in result.output and "tenant_models" in result.output
+        assert "models.base" in result.output or "models.plans" in result.output
+    assert list(project.migrations.rglob("*.py")) == []

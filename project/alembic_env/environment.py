@@ -18,9 +18,10 @@ FORCE_VALUES = ("1", "true", "yes")
 
 
 def _plain_alembic_settings(config: Any) -> Settings:
+    """The settings of the default database, or of NAME with `alembic -x database=NAME`."""
     source = config.toml_file_name or config.config_file_name
     root = Path(source).resolve().parent if source else find_project_root()
-    return resolve_settings(root=root)
+    return resolve_settings(root=root, database=compat.x_arguments(config).get("database"))
 
 
 @contextmanager
@@ -165,7 +166,7 @@ def _run(context: Any, request: EnvRequest, plain: bool) -> None:
             dialect_name = connection.dialect.name
         if plain and connection is not None and metadata is None and _compares_models(config):
             # manage.py imports models only for the commands that compare them; so does plain alembic.
-            found = discovery.discover_models(settings.root, settings.model_packages)
+            found = discovery.database_models(settings)
             metadata = list(found.metadata)
 
         from alembic.util import to_list

@@ -4,7 +4,8 @@ Alembic reads `version_locations` from [tool.alembic] (or alembic.ini) before an
 (`alembic heads` and `alembic history` never run one), so the only place to make it agree with
 `[tool.manage] migrations` is Config.get_version_locations_list. It is wrapped once, and only for
 configs read from a file whose script_location is this environment: the result is THE migrations
-directory of settings.migrations_directory, or a CommandError when the two keys disagree."""
+directory of settings.migrations_directory, or a CommandError when the two keys disagree. With
+`-x database=NAME` it is the migrations directory of that database instead."""
 
 from __future__ import annotations
 
@@ -35,8 +36,14 @@ def install() -> None:
     from alembic.config import Config
     from alembic.util import CommandError
 
+    from manage_migrations.compat import x_arguments
     from manage_migrations.errors import ManageError
-    from manage_migrations.settings import migrations_directory, read_pyproject
+    from manage_migrations.settings import (
+        DEFAULT_DATABASE,
+        migrations_directory,
+        read_pyproject,
+        resolve_settings,
+    )
 
     original = getattr(Config, "get_version_locations_list", None)
     if original is None or getattr(original, "reconciled_with_manage_py", False):
@@ -51,6 +58,9 @@ def install() -> None:
         in_ini = self.file_config.has_option(self.config_ini_section, "version_locations")
         source = "alembic.ini [alembic]" if in_ini else "[tool.alembic]"
         try:
+            database = x_arguments(self).get("database", DEFAULT_DATABASE)
+            if database != DEFAULT_DATABASE:
+                return [str(resolve_settings(root=root, database=database).migrations_dir)]
             tool = read_pyproject(root).get("tool", {})
             manage = tool.get("manage", {}) if isinstance(tool, dict) else {}
             configured = manage.get("migrations") if isinstance(manage, dict) else None

@@ -26,6 +26,7 @@ class AppState:
     """Global options of one invocation (they may be given before or after the command name)."""
 
     database_url: str | None = None
+    database: str | None = None  # --database NAME; None is the default database
     quiet: bool = False
     verbose: bool = False
     traceback: bool = False
@@ -37,7 +38,9 @@ class AppState:
         from manage_migrations.core.url import parse
         from manage_migrations.settings import resolve_settings
 
-        settings = resolve_settings(database_url=self.database_url, lock_timeout=self.lock_timeout)
+        settings = resolve_settings(
+            database_url=self.database_url, lock_timeout=self.lock_timeout, database=self.database
+        )
         if self.verbose and not self.url_noted:
             self.url_noted = True
             # A URL that does not parse is reported by the command that uses it.

@@ -157,6 +157,17 @@ class DatabaseURL:
         return Path(self.database.removeprefix("file:") if self.is_sqlite_uri else self.database)
 
     @property
+    def identity(self) -> tuple[object, ...] | None:
+        """Which database this is, whoever connects and however: two URLs with the same identity
+        reach the same database (None for an in-memory SQLite one, which is nobody else's)."""
+        if self.backend == "sqlite":
+            path = self.sqlite_file
+            return ("sqlite", str(path.resolve())) if path is not None else None
+        family = "mysql" if self.backend in MYSQL_BACKENDS else self.backend
+        port = self.port or {"postgresql": 5432, "mysql": 3306}.get(family)
+        return (family, (self.host or "localhost").lower(), port, self.database)
+
+    @property
     def display(self) -> str:
         """The one rendering users see: backend only, password and secret values masked, an
         SQLite path relative to the project root when it is inside it."""

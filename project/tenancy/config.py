@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from manage_migrations.errors import ConfigError
-from manage_migrations.settings import Settings, read_pyproject, tool_table
+from manage_migrations.settings import TENANTS, Settings, read_pyproject, tool_table
 
 SECTION = "[tool.manage.tenants]"
 KEYS = ("mode", "models", "migrations", "url", "tenants", "query")
@@ -110,6 +110,7 @@ def tenant_settings(tenancy: Tenancy, default: Settings, tenant: Tenant) -> Sett
             database_url=url,
             database_url_source=f"tenant {tenant.name}",
             schema=tenant.name,
+            database=TENANTS,
             model_packages=tenancy.model_packages,
             migrations_dir=tenancy.migrations_dir,
         )
@@ -120,6 +121,7 @@ def tenant_settings(tenancy: Tenancy, default: Settings, tenant: Tenant) -> Sett
         database_url=template.replace(PLACEHOLDER, tenant.name),
         database_url_source=f"tenant {tenant.name}",
         schema=None,
+        database=TENANTS,
         model_packages=tenancy.model_packages,
         migrations_dir=tenancy.migrations_dir,
     )

@@ -43,7 +43,7 @@ class CheckResult:
 def check(settings: Settings) -> CheckResult:
     """The CI gate: one head, nothing pending, no applied file missing, models match migrations."""
     from manage_migrations import history
-    from manage_migrations.discovery import discover_models
+    from manage_migrations.discovery import database_models
     from manage_migrations.verbs.make import autogenerate
 
     graph = preflight.load_graph(settings)
@@ -62,7 +62,7 @@ def check(settings: Settings) -> CheckResult:
             return CheckResult(current.shown_url, tuple(problems), False, reasons)
         from manage_migrations.alembic_env.autogen import AutogenOutcome, AutogenRequest
 
-        models = discover_models(settings.root, settings.model_packages)
+        models = database_models(settings)
         outcome = AutogenOutcome()
         autogenerate(current, models, "check", AutogenRequest(drop_empty=True, dry_run=True), outcome)
         return CheckResult(current.shown_url, tuple(checks.drift(outcome.changes)), True)

@@ -86,7 +86,7 @@ def make_migration(
     from manage_migrations import collector
     from manage_migrations.alembic_env.autogen import AutogenOutcome, AutogenRequest
     from manage_migrations.alembic_env.backfill import RequiredPolicy
-    from manage_migrations.discovery import discover_models
+    from manage_migrations.discovery import database_models
     from manage_migrations.naming import migration_message
 
     answers = answers or Answers()
@@ -116,7 +116,7 @@ def make_migration(
     )
     outcome = AutogenOutcome()
     with collector.paused():
-        models = discover_models(settings.root, settings.model_packages)
+        models = database_models(settings)
         with session.reading(settings) as current:
             published = autogenerate(current, models, message or "auto", request, outcome)
     changes = [

@@ -209,4 +209,7 @@ def provided(output: Output, provided: Provided) -> None:
     settings = provided.task.settings
     where = shown(parse_url(settings.database_url, settings.root), settings.schema)
     verb = "Created" if provided.created else "Found existing"
-    output.say(Text(f"  {verb} tenant {provided.task.tenant} on {where}\n"))
+    loaded = ""
+    if provided.dump is not None and provided.from_dump is not None:
+        loaded = f" from {provided.dump.name} ({provided.from_dump} statements)"
+    output.say(Text(f"  {verb} tenant {provided.task.tenant} on {where}{loaded}\n"))

@@ -139,17 +139,23 @@ def _without_meta_commands(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.startswith("\\")).strip()
 
 
-def _dump_postgresql(connection: Connection, url: DatabaseURL, tool_tables: list[str]) -> _Sections:
+def _dump_postgresql(
+    connection: Connection, url: DatabaseURL, tool_tables: list[str], schema_name: str | None = None
+) -> _Sections:
+    """The whole database, or with `schema_name` that one schema (a tenant's), its objects named
+    with it: loading such a dump recreates the schema itself, which can then be renamed."""
     tool = _tool("postgresql")
     env = {**os.environ, "PGPASSWORD": url.password or "", "PGCONNECT_TIMEOUT": "5"}
     target = ["-h", url.host or "localhost", "-p", str(url.port or 5432), "-d", url.database or ""]
     if url.user:
         target += ["-U", url.user]
+    prefix = f"{schema_name}." if schema_name else ""
     schema_only = [tool, *target, "--schema-only", "--no-owner", "--no-privileges"]
     excluded = [*tool_tables, *_owned_sequences(connection, tool_tables)]
-    schema = _run_tool([*schema_only, *(f"--exclude-table={name}" for name in excluded)], env)
-    history = _run_tool([*schema_only, *(f"--table={name}" for name in tool_tables)], env)
-    tables = [f"--table={table}" for table in HISTORY_TABLES]
+    only = [f"--schema={schema_name}"] if schema_name else []
+    schema = _run_tool([*schema_only, *only, *(f"--exclude-table={prefix}{name}" for name in excluded)], env)
+    history = _run_tool([*schema_only, *(f"--table={prefix}{name}" for name in tool_tables)], env)
+    tables = [f"--table={prefix}{table}" for table in HISTORY_TABLES]
     data = _run_tool([tool, *target, "--data-only", "--rows-per-insert=1000", *tables], env)
     return _Sections([_without_meta_commands(schema)], [_without_meta_commands(history + data)])
 
@@ -183,16 +189,19 @@ def _split_mysql(text: str) -> list[str]:
     return statements
 
 
-def _sections(connection: Connection, url: DatabaseURL, dialect: str) -> _Sections:
+def _sections(connection: Connection, url: DatabaseURL, dialect: str, schema: str | None) -> _Sections:
+    """`schema`: a tenant's schema (PostgreSQL) or database (MariaDB) on the URL's server."""
+    from dataclasses import replace
+
     from sqlalchemy import inspect
 
     tool_tables = sorted(set(inspect(connection).get_table_names()) & TOOL_TABLES)
     if dialect == "sqlite":
         return _dump_sqlite(connection)
     if dialect == "postgresql":
-        return _dump_postgresql(connection, url, tool_tables)
+        return _dump_postgresql(connection, url, tool_tables, schema)
     if dialect == "mysql":
-        return _dump_mysql(url, tool_tables)
+        return _dump_mysql(replace(url, database=schema) if schema else url, tool_tables)
     raise ConfigError(f"migrate:dump does not support {dialect} databases")
 
 
@@ -204,11 +213,13 @@ def _render(statements: list[str], dialect: str) -> str:
     return ";\n\n".join(statements) + ";\n"
 
 
-def write_dump(connection: Connection, url: DatabaseURL, migrations_dir: Path) -> DumpInfo:
+def write_dump(
+    connection: Connection, url: DatabaseURL, migrations_dir: Path, schema: str | None = None
+) -> DumpInfo:
     """Write the dump of a migrated database, headed by the revisions it was taken at."""
     dialect = dialect_of(url)
     revisions = read_version_heads(connection)
-    sections = _sections(connection, url, dialect)
+    sections = _sections(connection, url, dialect, schema)
     path = dump_path(migrations_dir, dialect)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(

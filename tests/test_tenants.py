@@ -460,3 +460,38 @@ def test_tenant_models_on_the_default_base_are_refused(tenant_project: Project) 
         assert "share one MetaData" in result.output and "tenant_models" in result.output
         assert "models.base" in result.output or "models.plans" in result.output
     assert list(project.migrations.rglob("*.py")) == []
+
+
+def test_a_new_tenant_is_built_from_the_tenant_dump_by_renaming_its_schema(tenant_project: Project) -> None:
+    project = tenant_project
+    create_schemas(project, ("acme",))
+    items_revisions(project)
+    assert project.run("tenants:migrate", "--tenant", "acme").exit_code == 0
+    dumped = project.run("migrate:dump", "--tenants")
+    assert dumped.exit_code == 0, dumped.output
+    dump = project.migrations / "tenants" / "schema" / "postgresql-schema.sql"
+    assert "CREATE SCHEMA manage_tenant_template" in dump.read_text()
+    assert tables_of(project, "manage_tenant_template") == set()  # the scratch schema is gone
+    # A third migration after the dump: tenants:create loads the dump, then runs only that one.
+    tenant_revision(
+        project,
+        3,
+        "t3",
+        "t2",
+        'op.add_column("items", sa.Column("price", sa.Integer))',
+        'op.drop_column("items", "price")',
+    )
+    created = project.run("tenants:create", "globex")
+    assert created.exit_code == 0, created.output
+    assert "from postgresql-schema.sql" in created.output and "1 migration applied" in created.output
+    assert versions(project, "globex") == {"t3"}
+    ledger = "SELECT revision, batch FROM {s}.manage_migrations ORDER BY id"
+    assert in_schema(project, "globex", ledger) == [("t1", 1), ("t2", 1), ("t3", 2)]
+    assert {"items", "alembic_version", "manage_migrations"} <= tables_of(project, "globex")
+    # The renamed schema's objects work: its serial and its NOT NULL column.
+    with project.engine().begin() as connection:
+        connection.exec_driver_sql("INSERT INTO globex.items (label, price) VALUES ('a', 1)")
+    rolled = project.run("tenants:rollback", "--tenant", "globex")
+    assert rolled.exit_code == 0 and versions(project, "globex") == {"t2"}, rolled.output
+    again = project.run("tenants:create", "globex")
+    assert again.exit_code == 0 and "Found existing tenant globex" in again.output

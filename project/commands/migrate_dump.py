@@ -26,6 +26,14 @@ def command(
     pretend: Annotated[
         bool, typer.Option("--pretend", help="With --prune: list what would change; change nothing.")
     ] = False,
+    tenants: Annotated[
+        bool,
+        typer.Option("--tenants", help="Dump the tenant schema (for tenants:create) instead."),
+    ] = False,
+    tenant: Annotated[
+        str | None,
+        typer.Option("--tenant", help="With --tenants, outside PostgreSQL schema mode: the tenant to dump."),
+    ] = None,
 ) -> None:
     """Dump the database schema and history to migrations/schema/<dialect>-schema.sql.
 
@@ -40,6 +48,15 @@ def command(
 
     app = state(ctx)
     settings = app.settings()
+    if tenant is not None and not tenants:
+        raise UsageError("--tenant needs --tenants (migrate:dump --tenants --tenant NAME)")
+    if tenants:
+        from manage_migrations.verbs import tenants as tenant_verbs
+
+        if prune:
+            raise UsageError("--prune works on the default database's migrations, not with --tenants")
+        app.output.dumped(tenant_verbs.dump(settings, tenant), settings.root)
+        return
     if not prune:
         if force or pretend:
             raise UsageError("--force and --pretend only apply to --prune")

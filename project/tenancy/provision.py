@@ -10,6 +10,8 @@ from manage_migrations.core.url import MYSQL_BACKENDS
 from manage_migrations.errors import ConfigError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sqlalchemy.engine import Connection
 
     from manage_migrations.core.url import DatabaseURL
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
 
 # Where CREATE DATABASE is sent from on PostgreSQL: a database that is always there.
 POSTGRES_MAINTENANCE_DATABASE = "postgres"
+# The scratch schema a PostgreSQL tenant dump is taken from and loaded as, then renamed.
+TEMPLATE_SCHEMA = "manage_tenant_template"
 
 
 def ensure(settings: Settings) -> bool:
@@ -94,3 +98,50 @@ def _create_postgres_database(connection: Connection, quoted: str) -> None:
     except ProgrammingError as exc:
         if "already exists" not in str(exc.orig):
             raise
+
+
+def load_template(settings: Settings, dump: Path, batch: int = 1) -> int | None:
+    """A new tenant schema from the tenant dump, in one transaction: the dump recreates the
+    template schema it was taken from, which is then renamed to the tenant (the server does the
+    translation; no SQL is rewritten). None when the tenant's schema already exists."""
+    from manage_migrations.ledger import LEDGER_TABLE
+    from manage_migrations.schema_dump import load_sql
+
+    assert settings.schema is not None
+    url = database.parse_url(settings.database_url, settings.root)
+    engine = database.create_engine_for(url)
+    try:
+        with database.connect(engine) as connection, connection.begin():
+            if _exists(connection, settings.schema, schema=True):
+                return None
+            quoted = connection.dialect.identifier_preparer.quote_identifier
+            # A dump loading at the same time waits here for the other one to rename its copy.
+            statements = load_sql(connection, dump.read_text(encoding="utf-8"))
+            ledger = f"{quoted(TEMPLATE_SCHEMA)}.{quoted(LEDGER_TABLE)}"
+            if _table_exists(connection, TEMPLATE_SCHEMA, LEDGER_TABLE):
+                connection.exec_driver_sql(f"UPDATE {ledger} SET batch = {int(batch)}")
+            connection.exec_driver_sql(
+                f"ALTER SCHEMA {quoted(TEMPLATE_SCHEMA)} RENAME TO {quoted(settings.schema)}"
+            )
+            return statements
+    finally:
+        engine.dispose()
+
+
+def drop_template(settings: Settings) -> None:
+    """Drop the scratch schema of a tenant dump (also one a killed dump left behind)."""
+    url = database.parse_url(settings.database_url, settings.root)
+    engine = database.create_engine_for(url)
+    try:
+        with database.connect(engine) as connection, connection.begin():
+            quoted = connection.dialect.identifier_preparer.quote_identifier(TEMPLATE_SCHEMA)
+            connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {quoted} CASCADE")
+    finally:
+        engine.dispose()
+
+
+def _table_exists(connection: Connection, schema: str, table: str) -> bool:
+    query = (
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = %(schema)s AND table_name = %(table)s"
+    )
+    return connection.exec_driver_sql(query, {"schema": schema, "table": table}).first() is not None

@@ -80,7 +80,9 @@ def dump_schema(settings: Settings) -> DumpInfo:
     graph = preflight.load_graph(settings)
     with session.reading(settings) as current:
         _refuse_empty_dump(preflight.read_state(current, graph).version_heads)
-        info = schema_dump.write_dump(current.connection, current.url, settings.migrations_dir)
+        info = schema_dump.write_dump(
+            current.connection, current.url, settings.migrations_dir, settings.schema
+        )
         current.connection.rollback()
         return info
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from manage_migrations.core import planner, preflight, session, store
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from manage_migrations.core.graph import RevisionGraph
     from manage_migrations.core.session import Pool
     from manage_migrations.guard import Confirm
+    from manage_migrations.schema_dump import DumpInfo
     from manage_migrations.settings import Settings
 
 MAX_DEFAULT_JOBS = 8
@@ -153,10 +155,13 @@ def rollback(
 
 @dataclass(frozen=True)
 class Provided:
-    """tenants:create's first half: the tenant, and whether its schema or database was created."""
+    """tenants:create's first half: the tenant, whether its schema or database was created, and
+    how many statements of the tenant dump built it (None: not built from the dump)."""
 
     selected: Selected
     created: bool
+    from_dump: int | None = None
+    dump: Path | None = None
 
     @property
     def task(self) -> fanout.TenantTask:
@@ -164,17 +169,74 @@ class Provided:
 
 
 def provide(default: Settings, name: str) -> Provided:
-    """Create the tenant's schema or database when it is missing."""
+    """Create the tenant's schema or database when it is missing; on PostgreSQL in schema mode,
+    from the tenant dump when there is one (elsewhere migrate loads it into the empty database)."""
+    from manage_migrations import squash
     from manage_migrations.tenancy import provision
 
     selected = select(default, [name])
-    return Provided(selected, provision.ensure(selected.tasks[0].settings))
+    settings = selected.tasks[0].settings
+    dump = _template_dump(selected.tenancy, settings)
+    if dump is not None:
+        squash.refuse_stale_dump(dump, selected.graph)
+        statements = provision.load_template(settings, dump)
+        if statements is not None:
+            return Provided(selected, True, statements, dump)
+    return Provided(selected, provision.ensure(settings))
+
+
+def _template_dump(tenancy: config.Tenancy, settings: Settings) -> Path | None:
+    """The dump tenants:create loads by renaming its schema: PostgreSQL in schema mode only."""
+    from manage_migrations import database, schema_dump
+
+    url = database.parse_url(settings.database_url, settings.root)
+    if tenancy.mode != "schema" or url.backend != "postgresql":
+        return None
+    path = schema_dump.dump_path(settings.migrations_dir, "postgresql")
+    return path if path.is_file() else None
 
 
 def migrate_provided(provided: Provided, on_progress: ProgressCallback = ignore) -> RunResult:
-    """tenants:create's second half: migrate the new tenant (from the tenant dump, if any)."""
+    """tenants:create's second half: migrate the new tenant (what the dump did not cover)."""
+    options = MigrateOptions(use_dump=provided.from_dump is None)
     with session.writing(provided.task.settings, on_progress) as current:
-        return run_migrate(current, provided.selected.graph, MigrateOptions(), None, on_progress)
+        result = run_migrate(current, provided.selected.graph, options, None, on_progress)
+        if provided.from_dump is not None and not result.steps:
+            preflight.record_environment(current)
+        return result
+
+
+def dump(default: Settings, tenant: str | None) -> DumpInfo:
+    """migrate:dump --tenants: the tenant schema at head, for tenants:create. On PostgreSQL in
+    schema mode it is taken from a scratch schema migrated for the purpose (loading it recreates
+    that schema, renamed to the tenant); elsewhere from one tenant (--tenant, default the first),
+    as a database dump names no schema."""
+    from manage_migrations.tenancy import provision
+    from manage_migrations.verbs.maintain import dump_schema
+
+    settings = make_settings(default, tenant)
+    tenancy = config.read_tenancy(default.root)
+    if _template_dump(tenancy, settings) is None and not _pg_schema_mode(tenancy, settings):
+        return dump_schema(settings)
+    template = replace(settings, schema=provision.TEMPLATE_SCHEMA)
+    provision.drop_template(template)
+    provision.ensure(template)
+    try:
+        graph = preflight.load_graph(template)
+        with session.writing(template) as current:
+            reported(run_migrate(current, graph, MigrateOptions(use_dump=False), None, ignore))
+        return dump_schema(template)
+    finally:
+        provision.drop_template(template)
+
+
+def _pg_schema_mode(tenancy: config.Tenancy, settings: Settings) -> bool:
+    from manage_migrations import database
+
+    return (
+        tenancy.mode == "schema"
+        and database.parse_url(settings.database_url, settings.root).backend == "postgresql"
+    )
 
 
 def make_settings(default: Settings, tenant: str | None) -> Settings:

@@ -20,6 +20,7 @@ from manage_migrations.core import interrupts
 from manage_migrations.core.session import Pool
 from manage_migrations.core.url import redact_urls, secrets_of
 from manage_migrations.errors import ManageError
+from manage_migrations.tenancy import provision
 
 if TYPE_CHECKING:
     from manage_migrations.settings import Settings
@@ -86,9 +87,12 @@ def run_one(job: Job, task: TenantTask, pool: Pool) -> TenantDone:
     """One tenant; whatever goes wrong is that tenant's failure, never the run's."""
     started = perf_counter()
     try:
+        provision.require(task.tenant, task.settings)
         value = job(task.settings, pool)
     except ManageError as exc:
-        failure = Failure(_scrubbed(exc.message, task), exc.hint, exc.exit_code)
+        failure = Failure(
+            _scrubbed(exc.message, task), provision.hint_for(task.tenant, task.settings, exc), exc.exit_code
+        )
     except KeyboardInterrupt:
         failure = Failure("interrupted before it changed anything", None, INTERRUPTED)
     except Exception as exc:

@@ -239,6 +239,7 @@ def test_a_database_recorded_as_production_in_another_case_stays_guarded(
         ('exclude_table = ["legacy"]', "unknown key 'exclude_table'", "did you mean exclude_tables?"),
         ("lock-timeout = 5", "unknown key 'lock-timeout'", "did you mean lock_timeout?"),
         ("colour = true", "unknown key 'colour'", "known keys: database_url, models, migrations"),
+        # [tool.manage.tenants] is a known sub-table now: a singular one is a typo of it.
         (
             "[tool.manage.tenant]\nmain = 'sqlite:///x.sqlite3'",
             "unknown key 'tenant'",

@@ -85,7 +85,9 @@ def read_tenancy(root: Path) -> Tenancy:
         )
     if names is not None:
         names = tuple(check_name(name, f"{SECTION} tenants") for name in _strings(names, "tenants"))
-    if mode == "database" and query is None and (url is None or PLACEHOLDER not in url):
+    # A url without {tenant} would put every tenant in one database (a query's too, unless it
+    # gives URLs); without a url, only a two-column query can say where each tenant lives.
+    if mode == "database" and (PLACEHOLDER not in url if url is not None else query is None):
         raise ConfigError(
             f'{SECTION} mode = "database" needs a url template with {PLACEHOLDER} in it',
             hint='e.g. url = "postgresql://app@db/{tenant}" or "sqlite:///tenants/{tenant}.sqlite3"',
@@ -105,6 +107,8 @@ def tenant_settings(tenancy: Tenancy, default: Settings, tenant: Tenant) -> Sett
     the rest (environment, lock wait, guards) as for the default database."""
     if tenancy.mode == "schema":
         url = tenant.url or tenancy.url or default.database_url
+        if tenant.url is None:  # a query's own URL is that tenant's business (it fails alone)
+            _check_schema_server(url, default.root, "the url" if tenancy.url else "the default database")
         return replace(
             default,
             database_url=url,
@@ -115,7 +119,12 @@ def tenant_settings(tenancy: Tenancy, default: Settings, tenant: Tenant) -> Sett
             migrations_dir=tenancy.migrations_dir,
         )
     template = tenant.url or tenancy.url
-    assert template is not None  # read_tenancy refused a database mode without one
+    if template is None:  # a database mode with a query that returned names alone
+        raise ConfigError(
+            f'{SECTION} mode = "database" needs a url template with {PLACEHOLDER} in it, '
+            "or a query that returns each tenant's URL as its second column",
+            hint='e.g. url = "postgresql://app@db/{tenant}" or "sqlite:///tenants/{tenant}.sqlite3"',
+        )
     return replace(
         default,
         database_url=template.replace(PLACEHOLDER, tenant.name),
@@ -125,3 +134,16 @@ def tenant_settings(tenancy: Tenancy, default: Settings, tenant: Tenant) -> Sett
         model_packages=tenancy.model_packages,
         migrations_dir=tenancy.migrations_dir,
     )
+
+
+def _check_schema_server(raw: str, root: Path, which: str) -> None:
+    """Schema mode needs a server with schemas (PostgreSQL) or databases (MariaDB/MySQL) to make."""
+    from manage_migrations.core.url import MYSQL_BACKENDS, parse
+
+    url = parse(raw, root)
+    if url.backend != "postgresql" and url.backend not in MYSQL_BACKENDS:
+        raise ConfigError(
+            f'{SECTION} mode = "schema" needs PostgreSQL or MariaDB/MySQL, and {which} is '
+            f"{url.backend} ({url.display})",
+            hint=f'use mode = "database" with a url template, e.g. url = "sqlite:///tenants/{PLACEHOLDER}.sqlite3"',
+        )

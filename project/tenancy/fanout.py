@@ -20,6 +20,7 @@ from manage_migrations.core import interrupts
 from manage_migrations.core.session import Pool
 from manage_migrations.core.url import redact_urls, secrets_of
 from manage_migrations.errors import ManageError
+from manage_migrations.tenancy import provision
 
 if TYPE_CHECKING:
     from manage_migrations.settings import Settings
@@ -95,10 +96,13 @@ def run_one(job: Job, task: TenantTask, pool: Pool) -> TenantDone:
     started = perf_counter()
     value = None
     try:
+        provision.require(task.tenant, task.settings)
         value = job(task.settings, pool)
     except ManageError as exc:
         value = exc.value if isinstance(exc, TenantFailed) else None
-        failure = Failure(_scrubbed(exc.message, task), exc.hint, exc.exit_code)
+        failure = Failure(
+            _scrubbed(exc.message, task), provision.hint_for(task.tenant, task.settings, exc), exc.exit_code
+        )
     except KeyboardInterrupt:
         failure = Failure("interrupted before it changed anything", None, INTERRUPTED)
     except Exception as exc:

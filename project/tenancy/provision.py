@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from manage_migrations import database
 from manage_migrations.core.url import MYSQL_BACKENDS
-from manage_migrations.errors import ConfigError
+from manage_migrations.errors import ConfigError, DatabaseUnreachable, ManageError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -45,6 +45,37 @@ def ensure(settings: Settings) -> bool:
     if not url.database:
         raise ConfigError(f"the tenant's URL {url.display} names no database")
     return _ensure_database(url, url.database, schema=False)
+
+
+def require(name: str, settings: Settings) -> None:
+    """A database-mode SQLite tenant must exist before anything connects to it: SQLite would
+    create an empty file, and a tenant never created would then look like one with nothing applied."""
+    from manage_migrations.program import command_prefix
+
+    if settings.schema is not None:
+        return  # enter_schema refuses a missing schema
+    url = database.parse_url(settings.database_url, settings.root)
+    path = url.sqlite_file
+    if path is not None and not path.exists():
+        raise ConfigError(
+            f"the tenant database {url.display} does not exist",
+            hint=f"create it with `{command_prefix()} tenants:create {name}`",
+        )
+
+
+def hint_for(name: str, settings: Settings, error: ManageError) -> str | None:
+    """The hint of a tenant's failure: tenants:create when the server says the tenant's own
+    database is not there (database mode; in schema mode enter_schema says so itself)."""
+    from manage_migrations.program import command_prefix
+
+    if settings.schema is not None or not isinstance(error, DatabaseUnreachable):
+        return error.hint
+    database_name = database.parse_url(settings.database_url, settings.root).database
+    lowered = error.message.lower()
+    said_missing = "does not exist" in lowered or "unknown database" in lowered
+    if database_name and database_name.lower() in lowered and said_missing:
+        return f"create it with `{command_prefix()} tenants:create {name}`"
+    return error.hint
 
 
 def _ensure_database(url: DatabaseURL, name: str, *, schema: bool) -> bool:

@@ -251,7 +251,11 @@ def make_settings(default: Settings, tenant: str | None) -> Settings:
             hint="create one first with tenants:create NAME",
         )
     (chosen,) = directory.select(tenants, [tenant]) if tenant is not None else tenants[:1]
-    return config.tenant_settings(tenancy, default, chosen)
+    settings = config.tenant_settings(tenancy, default, chosen)
+    from manage_migrations.tenancy import provision
+
+    provision.require(chosen.name, settings)  # SQLite would make the file it compares with
+    return settings
 
 
 def changed_anything(done: fanout.TenantDone) -> bool:

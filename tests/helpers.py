@@ -117,9 +117,14 @@ MANAGE_PY = "from manage_migrations.cli import main\n\nmain()\n"
 
 
 def start_manage(
-    processes: list[subprocess.Popen[str]], project: Project, *args: str, **extra_env: str
+    processes: list[subprocess.Popen[str]],
+    project: Project,
+    *args: str,
+    new_session: bool = False,
+    **extra_env: str,
 ) -> subprocess.Popen[str]:
-    """The real manage.py (default `migrate`) in the project, piped, with the project's URL."""
+    """The real manage.py (default `migrate`) in the project, piped, with the project's URL.
+    `new_session`: in a process group of its own, as a shell job is (os.killpg = Ctrl-C)."""
     from conftest import CLI_ENV
 
     script = project.root / "manage.py"
@@ -134,6 +139,16 @@ def start_manage(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=new_session,
     )
     processes.append(process)
     return process
+
+
+def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 30) -> None:
+    """Until a migration of the process writes the marker file `path` (it has started)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.02)

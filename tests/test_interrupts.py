@@ -13,19 +13,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conftest import Project
-from helpers import start_manage, write_revision
+from helpers import start_manage, wait_for, write_revision
 
 EMPTY_HISTORY = "no migration (empty history)"
 RUNS = 20
 LOOP_SECONDS = 40
-
-
-def _wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        time.sleep(0.02)
 
 
 # --- a long statement ---------------------------------------------------------------------------
@@ -75,7 +67,7 @@ def test_a_long_statement_is_cancelled_on_the_server_within_seconds(
     revisions = _long_statement_history(project)
     marker = tmp_path / "in_long_statement"
     process = start_manage(processes, project, LONG_STATEMENT_MARKER=str(marker))
-    _wait_for(marker, process)
+    wait_for(marker, process)
     time.sleep(0.3)  # the statement is on the server by now
 
     sent = time.monotonic()

@@ -4,18 +4,15 @@ a two-column query, including a server that goes away in the middle of a run."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import CLI_ENV, Project, fresh_database, make_project
-from helpers import MANAGE_PY, write_revision
+from conftest import Project, fresh_database, make_project
+from helpers import start_manage, wait_for, write_revision
 from pgserver import PostgresServer
 
 
@@ -131,22 +128,8 @@ def test_a_server_going_away_mid_run_fails_only_its_tenants(
             connection.exec_driver_sql(f'CREATE SCHEMA "{name}"')
         engine.dispose()
     marker = tmp_path / "slow_started"
-    (project.root / "manage.py").write_text(MANAGE_PY)
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "APP_ENV")}
-    env.update(CLI_ENV, DATABASE_URL=project.url, SLOW_MARKER=str(marker))
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "tenants:migrate", "--jobs", "2"],
-        cwd=project.root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    processes.append(process)
-    deadline = time.monotonic() + 60
-    while not marker.exists():
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-        time.sleep(0.02)
+    process = start_manage(processes, project, "tenants:migrate", "--jobs", "2", SLOW_MARKER=str(marker))
+    wait_for(marker, process, timeout=60)
     disposable_postgres.stop(mode="immediate")  # the remote tenants are first: two are mid-migration
     out, err = process.communicate(timeout=120)
     assert process.returncode == 1, out + err
@@ -190,22 +173,8 @@ def test_migrate_reports_a_server_lost_mid_migration(
         'op.drop_table("a")',
     )
     marker = tmp_path / "slow_started"
-    (project.root / "manage.py").write_text(MANAGE_PY)
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "APP_ENV")}
-    env.update(CLI_ENV, DATABASE_URL=url, SLOW_MARKER=str(marker))
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "migrate"],
-        cwd=project.root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    processes.append(process)
-    deadline = time.monotonic() + 60
-    while not marker.exists():
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-        time.sleep(0.02)
+    process = start_manage(processes, project, "migrate", SLOW_MARKER=str(marker))
+    wait_for(marker, process, timeout=60)
     disposable_postgres.stop(mode="immediate")
     out, err = process.communicate(timeout=60)
     assert process.returncode == 4, out + err

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import CLI_ENV, Project, fresh_database, make_project
-from helpers import MANAGE_PY, write_revision
+from conftest import Project, fresh_database, make_project
+from helpers import MANAGE_PY, start_manage, wait_for, write_revision
 
 TENANTS = ("acme", "globex", "initech")
 TENANT_MODEL = """
@@ -257,21 +257,6 @@ def test_unknown_tenant_is_a_usage_error(tenant_project: Project) -> None:
     assert "Traceback" not in tenant_tenant.output
 
 
-def _start(project: Project, *args: str, **env: str) -> subprocess.Popen[str]:
-    (project.root / "manage.py").write_text(MANAGE_PY)
-    child_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "APP_ENV")}
-    child_env.update(CLI_ENV, DATABASE_URL=project.url, **env)
-    return subprocess.Popen(
-        [sys.executable, "manage.py", *args],
-        cwd=project.root,
-        env=child_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, like a shell job: Ctrl-C reaches the workers
-    )
-
-
 def _slow_revisions(project: Project, seconds: float) -> None:
     tenant_revision(
         project,
@@ -304,9 +289,8 @@ def test_two_runs_at_once_migrate_each_tenant_once(tenant_project: Project, proc
     configure_tenants(project, names)
     create_schemas(project, names)
     _slow_revisions(project, 0.3)
-    first = _start(project, "tenants:migrate", "--jobs", "2")
-    second = _start(project, "tenants:migrate", "--jobs", "3")
-    processes.extend([first, second])
+    first = start_manage(processes, project, "tenants:migrate", "--jobs", "2")
+    second = start_manage(processes, project, "tenants:migrate", "--jobs", "3")
     outputs = [process.communicate(timeout=120) for process in (first, second)]
     assert [first.returncode, second.returncode] == [0, 0], outputs
     counts = [out for out, _ in outputs]
@@ -326,12 +310,10 @@ def test_an_interrupt_rolls_back_running_tenants_and_starts_no_new_one(
     create_schemas(project, names)
     _slow_revisions(project, 30)
     marker = tmp_path / "slow_started"
-    process = _start(project, "tenants:migrate", "--jobs", "2", SLOW_MARKER=str(marker))
-    processes.append(process)
-    deadline = time.monotonic() + 60
-    while not marker.exists():
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-        time.sleep(0.05)
+    process = start_manage(
+        processes, project, "tenants:migrate", "--jobs", "2", new_session=True, SLOW_MARKER=str(marker)
+    )
+    wait_for(marker, process, timeout=60)
     started = time.monotonic()
     if how == "ctrl-c":
         os.killpg(process.pid, signal.SIGINT)  # what a terminal does: the whole foreground group

@@ -9,16 +9,46 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from manage_migrations import completion
 from manage_migrations.console import Output
 from manage_migrations.errors import ManageError
 
 if TYPE_CHECKING:
+    from manage_migrations.core.planner import Selection
     from manage_migrations.guard import Confirm
     from manage_migrations.settings import Settings
 
 Force = Annotated[
     bool, typer.Option("--force", help="Skip the production confirmation (for deploy scripts).")
 ]
+# What migrate:rollback and tenants:rollback undo instead of the last batch.
+RollbackStep = Annotated[
+    int | None,
+    typer.Option("--step", min=1, help="Roll back the last N migrations, across batches."),
+]
+RollbackBatch = Annotated[
+    int | None,
+    typer.Option("--batch", min=1, help="Roll back batch N; it must be the newest one."),
+]
+
+
+RollbackTo = Annotated[
+    str | None,
+    typer.Option(
+        "--to",
+        help="Roll back until this migration is the newest applied one.",
+        autocompletion=completion.migration_names,
+    ),
+]
+
+
+def rollback_selection(step: int | None, batch: int | None, to: str | None) -> Selection:
+    from manage_migrations.core.planner import Selection
+    from manage_migrations.errors import UsageError
+
+    if sum(option is not None for option in (step, batch, to)) > 1:
+        raise UsageError("--step, --batch and --to cannot be used together")
+    return Selection(step, batch, to)
 
 
 @dataclass

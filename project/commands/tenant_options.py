@@ -11,11 +11,15 @@ if TYPE_CHECKING:
 
 Tenants = Annotated[
     list[str] | None,
-    typer.Option("--tenant", help="Only this tenant (repeatable; default: all).", show_default=False),
+    typer.Option(
+        "--tenant", metavar="NAME", help="Only this tenant (repeatable; default: all).", show_default=False
+    ),
 ]
 Jobs = Annotated[
     int | None,
-    typer.Option("--jobs", "-j", min=1, help="Tenants at once (default: cores, 2-8).", show_default=False),
+    typer.Option(
+        "--jobs", "-j", min=1, metavar="N", help="Tenants at once (default: cores, 2-8).", show_default=False
+    ),
 ]
 INTERRUPTED = 130
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from manage_migrations import completion
-from manage_migrations.commands import Force, state
+from manage_migrations.commands import (
+    Force,
+    RollbackBatch,
+    RollbackStep,
+    RollbackTo,
+    rollback_selection,
+    state,
+)
 from manage_migrations.commands.tenant_options import Jobs, Tenants, exit_for, jobs_or_default
 
 
@@ -16,32 +20,15 @@ def command(
     *,
     tenant: Tenants = None,
     jobs: Jobs = None,
-    step: Annotated[
-        int | None,
-        typer.Option("--step", min=1, help="Roll back the last N migrations, across batches."),
-    ] = None,
-    batch: Annotated[
-        int | None,
-        typer.Option("--batch", min=1, help="Roll back batch N; it must be the newest one."),
-    ] = None,
-    to: Annotated[
-        str | None,
-        typer.Option(
-            "--to",
-            help="Roll back until this migration is the newest applied one.",
-            autocompletion=completion.migration_names,
-        ),
-    ] = None,
+    step: RollbackStep = None,
+    batch: RollbackBatch = None,
+    to: RollbackTo = None,
     force: Force = False,
 ) -> None:
     """Roll back the last batch of tenant migrations on every tenant."""
     from manage_migrations import console_tenants
-    from manage_migrations.core.planner import Selection
-    from manage_migrations.errors import UsageError
     from manage_migrations.verbs import tenants
 
-    if sum(option is not None for option in (step, batch, to)) > 1:
-        raise UsageError("--step, --batch and --to cannot be used together")
     app = state(ctx)
     default = app.settings()
     selected = tenants.select(default, tenant or [])
@@ -50,7 +37,7 @@ def command(
         selected,
         jobs_or_default(jobs),
         display.event,
-        Selection(step, batch, to),
+        rollback_selection(step, batch, to),
         confirm=lambda _question: force,
     )
     display.finish(result, "rolled back")

@@ -477,3 +477,22 @@ def test_a_new_tenant_is_built_from_the_tenant_dump_by_renaming_its_schema(tenan
     assert rolled.exit_code == 0 and versions(project, "globex") == {"t2"}, rolled.output
     again = project.run("tenants:create", "globex")
     assert again.exit_code == 0 and "Found existing tenant globex" in again.output
+
+
+def test_destructive_tenant_migrations_in_production_need_force(
+    tenant_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tenant_project
+    create_schemas(project, ("acme", "globex"))
+    items_revisions(project)
+    assert project.run("tenants:migrate", "--tenant", "acme", "--tenant", "globex").exit_code == 0
+    tenant_revision(project, 3, "t3", "t2", 'op.drop_table("items")', "pass")
+    monkeypatch.setenv("APP_ENV", "production")
+    refused = project.run("tenants:migrate", "--tenant", "acme", "--tenant", "globex")
+    assert refused.exit_code == 1, refused.output
+    assert refused.output.count("refused to run migrations that may destroy data") == 2
+    assert "pass --force: tenants run side by side" in refused.output
+    assert versions(project, "acme") == versions(project, "globex") == {"t2"}
+    forced = project.run("tenants:migrate", "--tenant", "acme", "--tenant", "globex", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "items" not in tables_of(project, "acme")

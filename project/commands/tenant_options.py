@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from manage_migrations.guard import Confirm
     from manage_migrations.tenancy.fanout import FanOutResult
 
 Tenants = Annotated[
@@ -25,11 +26,21 @@ INTERRUPTED = 130
 
 
 def exit_for(result: FanOutResult) -> None:
-    """130 when interrupted, 1 when a tenant failed, else 0 (the errors are already printed)."""
+    """130 when interrupted, 1 when a tenant failed (each one's error, and its own exit code's
+    meaning, is printed with it), else 0."""
     if result.interrupted:
         raise typer.Exit(INTERRUPTED)
     if result.failed:
         raise typer.Exit(1)
+
+
+def no_prompt(force: bool) -> Confirm:
+    """Tenants run side by side, so none of them asks: --force is the only yes."""
+
+    def confirm(_question: str) -> bool:
+        return force
+
+    return confirm
 
 
 def jobs_or_default(jobs: int | None) -> int:

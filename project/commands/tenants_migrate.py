@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from manage_migrations.commands import Force, state
-from manage_migrations.commands.tenant_options import Jobs, Tenants, exit_for, jobs_or_default
+from manage_migrations.commands.tenant_options import Jobs, Tenants, exit_for, jobs_or_default, no_prompt
 
 
 def command(
@@ -29,7 +29,7 @@ def command(
     selected = tenants.select(default, tenant or [])
     display = console_tenants.TenantRun(app.output, "applied", len(selected.tasks))
     result = tenants.migrate(
-        selected, jobs_or_default(jobs), display.event, fail_fast=fail_fast, confirm=lambda _question: force
+        selected, jobs_or_default(jobs), display.event, fail_fast=fail_fast, confirm=no_prompt(force)
     )
     display.finish(result, "migrated")
     exit_for(result)

@@ -12,7 +12,7 @@ from manage_migrations.commands import (
     rollback_selection,
     state,
 )
-from manage_migrations.commands.tenant_options import Jobs, Tenants, exit_for, jobs_or_default
+from manage_migrations.commands.tenant_options import Jobs, Tenants, exit_for, jobs_or_default, no_prompt
 
 
 def command(
@@ -38,7 +38,7 @@ def command(
         jobs_or_default(jobs),
         display.event,
         rollback_selection(step, batch, to),
-        confirm=lambda _question: force,
+        confirm=no_prompt(force),
     )
     display.finish(result, "rolled back")
     exit_for(result)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from manage_migrations.commands import state
-from manage_migrations.commands.tenant_options import Jobs, Tenants, jobs_or_default
+from manage_migrations.commands.tenant_options import Jobs, Tenants, exit_for, jobs_or_default
 
 
 def command(
@@ -28,7 +28,4 @@ def command(
         console_tenants.status_json(result)
     else:
         console_tenants.status(app.output, result)
-    if result.interrupted:
-        raise typer.Exit(130)
-    if any(done.failure is not None for done in result.done):
-        raise typer.Exit(1)
+    exit_for(result)

@@ -4,13 +4,15 @@ per-database steps, run for every tenant by the fan-out with the tenant's settin
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from manage_migrations.core import planner, preflight, session, store
 from manage_migrations.core.events import ProgressCallback, RunResult, ignore
+from manage_migrations.errors import Refused
 from manage_migrations.integrity import history_problem
 from manage_migrations.tenancy import config, directory, fanout
 from manage_migrations.verbs.migrate import MigrateOptions, run_migrate
@@ -54,6 +56,17 @@ def select(default: Settings, wanted: Sequence[str]) -> Selected:
 
 def _any_tenant(tenancy: config.Tenancy, default: Settings) -> Settings:
     return config.tenant_settings(tenancy, default, config.Tenant("tenant"))
+
+
+@contextmanager
+def _never_asked() -> Iterator[None]:
+    """A refusal's hint for tenants: there is no question to answer on a terminal."""
+    try:
+        yield
+    except Refused as exc:
+        raise Refused(
+            exc.message, hint="pass --force: tenants run side by side, so none of them asks"
+        ) from None
 
 
 def reported(result: RunResult) -> RunResult:
@@ -125,7 +138,7 @@ def migrate(
         with session.reading(settings, pool) as current:
             if set(store.version_heads_quickly(current.connection) or ()) == heads:
                 return RunResult(current.shown_url, None, ())
-        with session.writing(settings, ignore, pool) as current:
+        with session.writing(settings, ignore, pool) as current, _never_asked():
             return reported(run_migrate(current, graph, MigrateOptions(use_dump=False), confirm, ignore))
 
     return fanout.fan_out(selected.tasks, job, jobs, on_event, fail_fast=fail_fast)
@@ -145,7 +158,7 @@ def rollback(
     graph = selected.graph
 
     def job(settings: Settings, pool: Pool) -> RunResult:
-        with session.writing(settings, ignore, pool) as current:
+        with session.writing(settings, ignore, pool) as current, _never_asked():
             return reported(
                 run_rollback(current, graph, selection, fake=False, confirm=confirm, on_progress=ignore)
             )

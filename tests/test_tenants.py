@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import Project, fresh_database, make_project
+from conftest import CLI_ENV, Project, fresh_database, make_project
 from helpers import MANAGE_PY, start_manage, wait_for, write_revision
 
 TENANTS = ("acme", "globex", "initech")
@@ -496,3 +496,53 @@ def test_destructive_tenant_migrations_in_production_need_force(
     forced = project.run("tenants:migrate", "--tenant", "acme", "--tenant", "globex", "--force")
     assert forced.exit_code == 0, forced.output
     assert "items" not in tables_of(project, "acme")
+
+
+ALEMBIC_TABLE = """
+[tool.alembic]
+script_location = "manage_migrations:alembic_env"
+version_locations = ["%(here)s/migrations"]
+path_separator = "os"
+prepend_sys_path = ["."]
+"""
+
+
+def test_plain_alembic_reaches_a_tenant_with_x_tenant(tenant_project: Project) -> None:
+    project = tenant_project
+    pyproject = project.root / "pyproject.toml"
+    pyproject.write_text(ALEMBIC_TABLE + pyproject.read_text(), encoding="utf-8")
+    create_schemas(project, ("acme", "globex"))
+    items_revisions(project)
+
+    def alembic(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "APP_ENV")}
+        env.update(CLI_ENV, DATABASE_URL=project.url)
+        return subprocess.run(
+            [sys.executable, "-m", "alembic", *args],
+            cwd=project.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    heads = alembic("-x", "tenant=acme", "heads")
+    assert heads.returncode == 0 and heads.stdout.split() == ["t2", "(head)"], heads.stdout + heads.stderr
+    upgraded = alembic("-x", "tenant=acme", "upgrade", "t1")
+    assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+    assert versions(project, "acme") == {"t1"} and versions(project, "globex") == set()
+    assert tables_of(project, "public") == set()
+    status = project.run("tenants:status", "--json")
+    pending = {entry["tenant"]: entry.get("pending") for entry in json.loads(status.output)["tenants"]}
+    assert pending == {"acme": 1, "globex": 2, "initech": None}, status.output
+    current = alembic("-x", "tenant=acme", "current")
+    assert current.returncode == 0 and "t1" in current.stdout, current.stdout + current.stderr
+    # The ledger row plain alembic wrote is the tenant's: tenants:migrate goes on from there.
+    assert project.run("tenants:migrate", "--tenant", "acme").exit_code == 0
+    assert in_schema(project, "acme", "SELECT revision FROM {s}.manage_migrations ORDER BY id") == [
+        ("t1",),
+        ("t2",),
+    ]
+    unknown = alembic("-x", "tenant=nope", "upgrade", "head")
+    assert unknown.returncode != 0 and "unknown tenant: nope" in unknown.stdout + unknown.stderr
+    assert "Traceback" not in unknown.stdout + unknown.stderr

@@ -18,10 +18,17 @@ FORCE_VALUES = ("1", "true", "yes")
 
 
 def _plain_alembic_settings(config: Any) -> Settings:
-    """The settings of the default database, or of NAME with `alembic -x database=NAME`."""
+    """The settings of the default database, of NAME with `alembic -x database=NAME`, or of the
+    tenant NAME with `alembic -x tenant=NAME` (the cookbook's multi-tenancy switch)."""
     source = config.toml_file_name or config.config_file_name
     root = Path(source).resolve().parent if source else find_project_root()
-    return resolve_settings(root=root, database=compat.x_arguments(config).get("database"))
+    given = compat.x_arguments(config)
+    settings = resolve_settings(root=root, database=given.get("database"))
+    if "tenant" not in given:
+        return settings
+    from manage_migrations.verbs.tenants import make_settings
+
+    return make_settings(settings, given["tenant"])
 
 
 @contextmanager
@@ -161,6 +168,8 @@ def _run(context: Any, request: EnvRequest, plain: bool) -> None:
             engine = database.create_engine_for(url, application_name="alembic")
             stack.callback(engine.dispose)
             connection = stack.enter_context(database.connect(engine))
+            if settings.schema is not None:
+                database.enter_schema(connection, settings.schema)
             target = {"connection": connection}
         if connection is not None:
             dialect_name = connection.dialect.name

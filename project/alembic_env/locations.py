@@ -5,7 +5,8 @@ Alembic reads `version_locations` from [tool.alembic] (or alembic.ini) before an
 `[tool.manage] migrations` is Config.get_version_locations_list. It is wrapped once, and only for
 configs read from a file whose script_location is this environment: the result is THE migrations
 directory of settings.migrations_directory, or a CommandError when the two keys disagree. With
-`-x database=NAME` it is the migrations directory of that database instead."""
+`-x database=NAME` it is the migrations directory of that database instead, with `-x tenant=NAME`
+the tenant migrations directory."""
 
 from __future__ import annotations
 
@@ -58,7 +59,12 @@ def install() -> None:
         in_ini = self.file_config.has_option(self.config_ini_section, "version_locations")
         source = "alembic.ini [alembic]" if in_ini else "[tool.alembic]"
         try:
-            database = x_arguments(self).get("database", DEFAULT_DATABASE)
+            arguments = x_arguments(self)
+            if "tenant" in arguments:
+                from manage_migrations.tenancy.config import read_tenancy
+
+                return [str(read_tenancy(root).migrations_dir)]
+            database = arguments.get("database", DEFAULT_DATABASE)
             if database != DEFAULT_DATABASE:
                 return [str(resolve_settings(root=root, database=database).migrations_dir)]
             tool = read_pyproject(root).get("tool", {})

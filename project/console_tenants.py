@@ -74,7 +74,7 @@ class TenantRun:
             label, style = "DONE", "done"
             what = f"{plural(len(done.value.steps), 'migration')} {self.verb}  "
         else:
-            label, style, what = "up to date", "muted", ""
+            label, style, what = idle(self.verb), "muted", ""
         timing = f"{what}{duration(done.seconds * 1000)} "
         dots = max(3, self._width - len(done.tenant) - len(timing) - len(label) - 5)
         return [
@@ -126,10 +126,15 @@ class TenantRun:
             )
 
 
+def idle(verb: str) -> str:
+    """What a tenant with nothing to do is: up to date, or with nothing to roll back."""
+    return "nothing to roll back" if verb == "rolled back" else "up to date"
+
+
 def summary(result: FanOutResult, action: str) -> str:
     """`1000 tenants: 12 migrated, 987 up to date, 1 failed in 8.4 s`."""
     counts = outcome_counts(result)
-    parts = [f"{counts['changed']} {action}", f"{counts['unchanged']} up to date"]
+    parts = [f"{counts['changed']} {action}", f"{counts['unchanged']} {idle(action)}"]
     for key, label in (("failed", "failed"), ("interrupted", "interrupted"), ("not_started", "not started")):
         if counts[key]:
             parts.append(f"{counts[key]} {label}")
@@ -151,6 +156,8 @@ def status(output: Output, result: FanOutResult) -> None:
     for done in result.done:
         if done.failure is not None:
             output.err.print(Text(f"{done.tenant}: {done.failure.message}", style="error"), soft_wrap=True)
+            if done.failure.hint:
+                output.err.print(Text(f"  hint: {done.failure.hint}", style="hint"), soft_wrap=True)
 
 
 def _status_cells(done: TenantDone) -> list[tuple[str, str | None]]:

@@ -191,7 +191,7 @@ def test_mariadb_schema_mode_makes_migrates_reports_and_rolls_back_each_tenant_d
 
     rolled = project.run("tenants:rollback", "--tenant", acme, "--tenant", globex)
     assert rolled.exit_code == 0, rolled.output
-    assert "2 tenants: 2 rolled back, 0 up to date" in rolled.stdout
+    assert "2 tenants: 2 rolled back, 0 nothing to roll back" in rolled.stdout
     for name in (acme, globex):
         assert "invoices" not in inspect_tables(server_url("mariadb", name))
         assert versions(server_url("mariadb", name)) == []
@@ -245,7 +245,7 @@ def test_sqlite_database_mode_one_file_per_tenant_and_a_missing_file_is_not_crea
 
     rolled = project.run("tenants:rollback", "--tenant", "acme")
     assert rolled.exit_code == 0, rolled.output
-    assert "1 tenant: 1 rolled back, 0 up to date" in rolled.stdout
+    assert "1 tenant: 1 rolled back, 0 nothing to roll back" in rolled.stdout
     assert "invoices" not in inspect_tables(f"sqlite:///{files['acme']}")
     assert "invoices" in inspect_tables(f"sqlite:///{files['globex']}")
 
@@ -512,7 +512,7 @@ def test_jobs_1_and_jobs_3_reach_the_same_state_on_five_tenants(
         some = ("--tenant", "t2", "--tenant", "t4")
         rolled = project.run("tenants:rollback", "--jobs", jobs, "--step", "1", *some)
         assert rolled.exit_code == 0, rolled.output
-        assert "2 tenants: 2 rolled back, 0 up to date" in rolled.stdout
+        assert "2 tenants: 2 rolled back, 0 nothing to roll back" in rolled.stdout
         code, report = status_json(project, "--jobs", jobs)
         assert code == 0, report
         states[jobs] = ({name: _tenant_state(root, name) for name in names}, report["tenants"])

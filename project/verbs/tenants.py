@@ -102,9 +102,9 @@ def status(
         with session.reading(settings, pool) as current:
             state = preflight.read_state(current, graph, strict=False)
         heads = state.version_heads
-        problem = history_problem(graph, heads, {row.revision: row.name for row in state.reconciled.rows})
-        pending = 0 if problem is not None else len(planner.upgrade_plan(graph, heads).steps)
         names = {row.revision: row.name for row in state.reconciled.rows}
+        problem = history_problem(graph, heads, names)
+        pending = 0 if problem is not None else len(planner.upgrade_plan(graph, heads).steps)
         return TenantStatus(
             current.shown_url,
             tuple(names.get(head) or graph.names((head,))[0] for head in heads),
@@ -129,7 +129,6 @@ def migrate(
     others go on (unless `fail_fast`)."""
     preflight.refuse_several_heads(selected.graph)
     graph = selected.graph
-
     heads = set(graph.heads())
 
     def job(settings: Settings, pool: Pool) -> RunResult:
@@ -200,10 +199,9 @@ def provide(default: Settings, name: str) -> Provided:
 
 def _template_dump(tenancy: config.Tenancy, settings: Settings) -> Path | None:
     """The dump tenants:create loads by renaming its schema: PostgreSQL in schema mode only."""
-    from manage_migrations import database, schema_dump
+    from manage_migrations import schema_dump
 
-    url = database.parse_url(settings.database_url, settings.root)
-    if tenancy.mode != "schema" or url.backend != "postgresql":
+    if not _pg_schema_mode(tenancy, settings):
         return None
     path = schema_dump.dump_path(settings.migrations_dir, "postgresql")
     return path if path.is_file() else None
@@ -229,7 +227,7 @@ def dump(default: Settings, tenant: str | None) -> DumpInfo:
 
     settings = make_settings(default, tenant)
     tenancy = config.read_tenancy(default.root)
-    if _template_dump(tenancy, settings) is None and not _pg_schema_mode(tenancy, settings):
+    if not _pg_schema_mode(tenancy, settings):
         return dump_schema(settings)
     template = replace(settings, schema=provision.TEMPLATE_SCHEMA)
     provision.drop_template(template)
@@ -244,6 +242,7 @@ def dump(default: Settings, tenant: str | None) -> DumpInfo:
 
 
 def _pg_schema_mode(tenancy: config.Tenancy, settings: Settings) -> bool:
+    """Where a tenant dump names its schema and is loaded by renaming that schema."""
     from manage_migrations import database
 
     return (

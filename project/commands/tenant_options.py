@@ -19,7 +19,12 @@ Tenants = Annotated[
 Jobs = Annotated[
     int | None,
     typer.Option(
-        "--jobs", "-j", min=1, metavar="N", help="Tenants at once (default: cores, 2-8).", show_default=False
+        "--jobs",
+        "-j",
+        min=1,
+        metavar="N",
+        help="Tenants at once (default: 2 per core, at most 8).",
+        show_default=False,
     ),
 ]
 INTERRUPTED = 130

@@ -29,9 +29,10 @@ MAX_DEFAULT_JOBS = 8
 
 
 def default_jobs() -> int:
-    """Tenants at once when --jobs is not given: one per core (the work is mostly the servers'),
-    at least two so a slow tenant does not hold up the rest, at most eight."""
-    return max(2, min(MAX_DEFAULT_JOBS, os.cpu_count() or 2))
+    """Tenants at once when --jobs is not given: two per core, as a tenant's time is mostly the
+    server's and round trips (200 tenants from empty on 2 cores: 10.1 s with 2 jobs, 8.8 s with
+    4), at least two, at most eight (connections and memory grow with it)."""
+    return max(2, min(MAX_DEFAULT_JOBS, 2 * (os.cpu_count() or 1)))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections.abc import Sequence
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
@@ -100,7 +101,7 @@ class TenantRun:
         if self._ticker is not None:
             self.output.out.file.write("\r\x1b[K")
 
-    def finish(self, result: FanOutResult, action: str) -> None:
+    def finish(self, result: FanOutResult, action: str, *, tracebacks: bool = False) -> None:
         """Stop the progress line, then the summary and every failure with its error."""
         if self._ticker is not None:
             self._ticker.stop()
@@ -109,21 +110,30 @@ class TenantRun:
             self.output.out.file.flush()
         self.output.say("")
         self.output.result_line(summary(result, action))
-        failed = [done for done in result.done if done.failure is not None]
-        for done in failed[:MAX_FAILURES_SHOWN]:
-            assert done.failure is not None
-            style = "warning" if done.interrupted else "error"
-            self.output.err.print(Text(f"{done.tenant}: {done.failure.message}", style=style), soft_wrap=True)
-            if done.failure.hint:
-                self.output.err.print(Text(f"  hint: {done.failure.hint}", style="hint"), soft_wrap=True)
-        if len(failed) > MAX_FAILURES_SHOWN:
-            self.output.err.print(Text(f"... and {len(failed) - MAX_FAILURES_SHOWN} more"), soft_wrap=True)
+        failures(self.output, result.done, tracebacks)
         if result.not_started:
             shown = ", ".join(result.not_started[:10]) + (" ..." if len(result.not_started) > 10 else "")
             self.output.err.print(
                 Text(f"not started: {plural(len(result.not_started), 'tenant')} ({shown})", style="warning"),
                 soft_wrap=True,
             )
+
+
+def failures(output: Output, done: Sequence[TenantDone], tracebacks: bool) -> None:
+    """The first tenants' errors on stderr (message, the traceback if asked for and there is one,
+    hint), then how many more there are."""
+    failed = [item for item in done if item.failure is not None]
+    for item in failed[:MAX_FAILURES_SHOWN]:
+        failure = item.failure
+        assert failure is not None
+        style = "warning" if item.interrupted else "error"
+        output.err.print(Text(f"{item.tenant}: {failure.message}", style=style), soft_wrap=True)
+        if tracebacks and failure.traceback:
+            output.traceback(failure.traceback)
+        if failure.hint:
+            output.err.print(Text(f"  hint: {failure.hint}", style="hint"), soft_wrap=True)
+    if len(failed) > MAX_FAILURES_SHOWN:
+        output.err.print(Text(f"... and {len(failed) - MAX_FAILURES_SHOWN} more"), soft_wrap=True)
 
 
 def idle(verb: str) -> str:
@@ -141,7 +151,7 @@ def summary(result: FanOutResult, action: str) -> str:
     return f"{plural(counts['tenants'], 'tenant')}: {', '.join(parts)} in {duration(result.seconds * 1000)}."
 
 
-def status(output: Output, result: FanOutResult) -> None:
+def status(output: Output, result: FanOutResult, *, tracebacks: bool = False) -> None:
     """One line per tenant: where it lives, the revision it is at, pending, failed."""
     header: list[tuple[str, str | None]] = [
         (title, "bold") for title in ("Tenant", "At", "Pending", "Failed", "Where")
@@ -153,11 +163,7 @@ def status(output: Output, result: FanOutResult) -> None:
         output.say_line(line)
     output.say("")
     output.result_line(status_summary(result))
-    for done in result.done:
-        if done.failure is not None:
-            output.err.print(Text(f"{done.tenant}: {done.failure.message}", style="error"), soft_wrap=True)
-            if done.failure.hint:
-                output.err.print(Text(f"  hint: {done.failure.hint}", style="hint"), soft_wrap=True)
+    failures(output, result.done, tracebacks)
 
 
 def _status_cells(done: TenantDone) -> list[tuple[str, str | None]]:

@@ -31,5 +31,5 @@ def command(
     result = tenants.migrate(
         selected, jobs_or_default(jobs), display.event, fail_fast=fail_fast, confirm=no_prompt(force)
     )
-    display.finish(result, "migrated")
+    display.finish(result, "migrated", tracebacks=app.traceback)
     exit_for(result)

@@ -40,5 +40,5 @@ def command(
         rollback_selection(step, batch, to),
         confirm=no_prompt(force),
     )
-    display.finish(result, "rolled back")
+    display.finish(result, "rolled back", tracebacks=app.traceback)
     exit_for(result)

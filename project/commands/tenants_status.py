@@ -27,5 +27,5 @@ def command(
     if as_json:
         console_tenants.status_json(result)
     else:
-        console_tenants.status(app.output, result)
+        console_tenants.status(app.output, result, tracebacks=app.traceback)
     exit_for(result)

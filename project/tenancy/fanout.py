@@ -51,6 +51,7 @@ class Failure:
     message: str
     hint: str | None
     exit_code: int
+    traceback: str | None = None  # an unexpected error's, shown with --traceback
 
 
 @dataclass(frozen=True)
@@ -106,10 +107,13 @@ def run_one(job: Job, task: TenantTask, pool: Pool) -> TenantDone:
     except KeyboardInterrupt:
         failure = Failure("interrupted before it changed anything", None, INTERRUPTED)
     except Exception as exc:
+        import traceback
+
         failure = Failure(
             _scrubbed(f"unexpected {type(exc).__name__}: {exc}", task),
-            "run this tenant alone with --tenant and --traceback, and report it if it looks like a bug",
+            "run again with --traceback to see where, and report it if it looks like a bug",
             1,
+            _scrubbed("".join(traceback.format_exception(exc)), task),
         )
     else:
         return TenantDone(task.tenant, perf_counter() - started, value)

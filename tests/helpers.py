@@ -114,6 +114,14 @@ def run_on_terminal(
 
 
 MANAGE_PY = "from manage_migrations.cli import main\n\nmain()\n"
+# The [tool.alembic] table of a project that plain `alembic` runs through the tool's environment.
+ALEMBIC_TABLE = """
+[tool.alembic]
+script_location = "manage_migrations:alembic_env"
+version_locations = ["%(here)s/migrations"]
+path_separator = "os"
+prepend_sys_path = ["."]
+"""
 
 
 def start_manage(

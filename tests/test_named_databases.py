@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conftest import BASE_MODULE, CLI_ENV, USERS_MODEL, fresh_database
-from helpers import MANAGE_PY, create_table_revision
+from helpers import ALEMBIC_TABLE, MANAGE_PY, create_table_revision
 from typer.testing import CliRunner
 
 from manage_migrations import locks
@@ -55,13 +55,6 @@ class Visit(Base):
     __tablename__ = "visits"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-"""
-ALEMBIC_TABLE = """
-[tool.alembic]
-script_location = "manage_migrations:alembic_env"
-version_locations = ["%(here)s/migrations"]
-path_separator = "os"
-prepend_sys_path = ["."]
 """
 URL_VARIABLES = ("DATABASE_URL", "ANALYTICS_DATABASE_URL", "APP_ENV")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conftest import CLI_ENV, Project, fresh_database, make_project
-from helpers import MANAGE_PY, start_manage, wait_for, write_revision
+from helpers import ALEMBIC_TABLE, MANAGE_PY, start_manage, wait_for, write_revision
 
 TENANTS = ("acme", "globex", "initech")
 TENANT_MODEL = """
@@ -496,15 +496,6 @@ def test_destructive_tenant_migrations_in_production_need_force(
     forced = project.run("tenants:migrate", "--tenant", "acme", "--tenant", "globex", "--force")
     assert forced.exit_code == 0, forced.output
     assert "items" not in tables_of(project, "acme")
-
-
-ALEMBIC_TABLE = """
-[tool.alembic]
-script_location = "manage_migrations:alembic_env"
-version_locations = ["%(here)s/migrations"]
-path_separator = "os"
-prepend_sys_path = ["."]
-"""
 
 
 def test_plain_alembic_reaches_a_tenant_with_x_tenant(tenant_project: Project) -> None:

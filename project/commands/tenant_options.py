@@ -7,8 +7,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from manage_migrations.commands import AppState
     from manage_migrations.guard import Confirm
-    from manage_migrations.tenancy.fanout import FanOutResult
+    from manage_migrations.tenancy.fanout import FanOutEvent, FanOutResult
+    from manage_migrations.verbs.tenants import Selected
 
 Tenants = Annotated[
     list[str] | None,
@@ -28,6 +32,25 @@ Jobs = Annotated[
     ),
 ]
 INTERRUPTED = 130
+
+
+def run_displayed(
+    app: AppState,
+    wanted: list[str] | None,
+    verb: str,
+    action: str,
+    run: Callable[[Selected, Callable[[FanOutEvent], None]], FanOutResult],
+) -> None:
+    """tenants:migrate and tenants:rollback: select the tenants, run with the live display
+    (`verb` follows a migration count, `action` a tenant count), then the summary and exit code."""
+    from manage_migrations import console_tenants
+    from manage_migrations.verbs import tenants
+
+    selected = tenants.select(app.settings(), wanted or [])
+    display = console_tenants.TenantRun(app.output, verb, len(selected.tasks))
+    result = run(selected, display.event)
+    display.finish(result, action, tracebacks=app.traceback)
+    exit_for(result)
 
 
 def exit_for(result: FanOutResult) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from manage_migrations.commands import Force, state
-from manage_migrations.commands.tenant_options import Jobs, Tenants, exit_for, jobs_or_default, no_prompt
+from manage_migrations.commands.tenant_options import Jobs, Tenants, jobs_or_default, no_prompt, run_displayed
 
 
 def command(
@@ -21,15 +21,14 @@ def command(
     force: Force = False,
 ) -> None:
     """Run every tenant's pending migrations (each tenant one batch)."""
-    from manage_migrations import console_tenants
     from manage_migrations.verbs import tenants
 
-    app = state(ctx)
-    default = app.settings()
-    selected = tenants.select(default, tenant or [])
-    display = console_tenants.TenantRun(app.output, "applied", len(selected.tasks))
-    result = tenants.migrate(
-        selected, jobs_or_default(jobs), display.event, fail_fast=fail_fast, confirm=no_prompt(force)
+    run_displayed(
+        state(ctx),
+        tenant,
+        "applied",
+        "migrated",
+        lambda selected, on_event: tenants.migrate(
+            selected, jobs_or_default(jobs), on_event, fail_fast=fail_fast, confirm=no_prompt(force)
+        ),
     )
-    display.finish(result, "migrated", tracebacks=app.traceback)
-    exit_for(result)

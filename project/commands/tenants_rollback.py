@@ -12,7 +12,7 @@ from manage_migrations.commands import (
     rollback_selection,
     state,
 )
-from manage_migrations.commands.tenant_options import Jobs, Tenants, exit_for, jobs_or_default, no_prompt
+from manage_migrations.commands.tenant_options import Jobs, Tenants, jobs_or_default, no_prompt, run_displayed
 
 
 def command(
@@ -26,19 +26,15 @@ def command(
     force: Force = False,
 ) -> None:
     """Roll back the last batch of tenant migrations on every tenant."""
-    from manage_migrations import console_tenants
     from manage_migrations.verbs import tenants
 
-    app = state(ctx)
-    default = app.settings()
-    selected = tenants.select(default, tenant or [])
-    display = console_tenants.TenantRun(app.output, "rolled back", len(selected.tasks))
-    result = tenants.rollback(
-        selected,
-        jobs_or_default(jobs),
-        display.event,
-        rollback_selection(step, batch, to),
-        confirm=no_prompt(force),
+    selection = rollback_selection(step, batch, to)
+    run_displayed(
+        state(ctx),
+        tenant,
+        "rolled back",
+        "rolled back",
+        lambda selected, on_event: tenants.rollback(
+            selected, jobs_or_default(jobs), on_event, selection, confirm=no_prompt(force)
+        ),
     )
-    display.finish(result, "rolled back", tracebacks=app.traceback)
-    exit_for(result)

@@ -537,3 +537,17 @@ def test_plain_alembic_reaches_a_tenant_with_x_tenant(tenant_project: Project) -
     unknown = alembic("-x", "tenant=nope", "upgrade", "head")
     assert unknown.returncode != 0 and "unknown tenant: nope" in unknown.stdout + unknown.stderr
     assert "Traceback" not in unknown.stdout + unknown.stderr
+
+
+def test_create_without_a_name_creates_every_missing_tenant(tenant_project: Project) -> None:
+    project = tenant_project
+    create_schemas(project, ("globex",))
+    items_revisions(project)
+    created = project.run("tenants:create", "--jobs", "2")
+    assert created.exit_code == 0, created.output
+    assert "3 tenants: 3 migrated, 0 up to date" in created.output
+    assert all(versions(project, name) == {"t2"} for name in TENANTS)
+    again = project.run("tenants:create", "--tenant", "acme", "--tenant", "initech")
+    assert again.exit_code == 0 and "2 tenants: 0 migrated, 2 up to date" in again.output, again.output
+    unknown = project.run("tenants:create", "nope")
+    assert unknown.exit_code == 2 and "unknown tenant: nope" in unknown.output

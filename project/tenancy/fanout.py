@@ -25,7 +25,7 @@ from manage_migrations.tenancy import provision
 if TYPE_CHECKING:
     from manage_migrations.settings import Settings
 
-Job = Callable[["Settings", Pool], Any]
+Job = Callable[["TenantTask", Pool], Any]
 POLL_SECONDS = 0.1
 INTERRUPTED = 130
 # How long the workers get to roll back and report after they were told to stop.
@@ -97,8 +97,7 @@ def run_one(job: Job, task: TenantTask, pool: Pool) -> TenantDone:
     started = perf_counter()
     value = None
     try:
-        provision.require(task.tenant, task.settings)
-        value = job(task.settings, pool)
+        value = job(task, pool)
     except ManageError as exc:
         value = exc.value if isinstance(exc, TenantFailed) else None
         failure = Failure(

@@ -59,6 +59,14 @@ def _any_tenant(tenancy: config.Tenancy, default: Settings) -> Settings:
     return config.tenant_settings(tenancy, default, config.Tenant("tenant"))
 
 
+def _existing(task: fanout.TenantTask) -> Settings:
+    """The tenant's settings, once it is known to exist (tenants:create alone makes it exist)."""
+    from manage_migrations.tenancy import provision
+
+    provision.require(task.tenant, task.settings)
+    return task.settings
+
+
 @contextmanager
 def _never_asked() -> Iterator[None]:
     """A refusal's hint for tenants: there is no question to answer on a terminal."""
@@ -99,8 +107,8 @@ def status(
 ) -> fanout.FanOutResult:
     graph = selected.graph
 
-    def job(settings: Settings, pool: Pool) -> TenantStatus:
-        with session.reading(settings, pool) as current:
+    def job(task: fanout.TenantTask, pool: Pool) -> TenantStatus:
+        with session.reading(_existing(task), pool) as current:
             state = preflight.read_state(current, graph, strict=False)
         heads = state.version_heads
         names = {row.revision: row.name for row in state.reconciled.rows}
@@ -132,9 +140,10 @@ def migrate(
     graph = selected.graph
     heads = set(graph.heads())
 
-    def job(settings: Settings, pool: Pool) -> RunResult:
+    def job(task: fanout.TenantTask, pool: Pool) -> RunResult:
         # Most tenants are up to date: one statement, no lock. A tenant behind (or that cannot
         # tell) takes its lock and reads its history again under it.
+        settings = _existing(task)
         with session.reading(settings, pool) as current:
             if set(store.version_heads_quickly(current.connection) or ()) == heads:
                 return RunResult(current.shown_url, None, ())
@@ -157,8 +166,8 @@ def rollback(
     guard.refuse_if_prohibited(selected.default, "tenants:rollback")
     graph = selected.graph
 
-    def job(settings: Settings, pool: Pool) -> RunResult:
-        with session.writing(settings, ignore, pool) as current, _never_asked():
+    def job(task: fanout.TenantTask, pool: Pool) -> RunResult:
+        with session.writing(_existing(task), ignore, pool) as current, _never_asked():
             return reported(
                 run_rollback(current, graph, selection, fake=False, confirm=confirm, on_progress=ignore)
             )
@@ -171,31 +180,26 @@ class Provided:
     """tenants:create's first half: the tenant, whether its schema or database was created, and
     how many statements of the tenant dump built it (None: not built from the dump)."""
 
-    selected: Selected
+    task: fanout.TenantTask
+    graph: RevisionGraph
     created: bool
     from_dump: int | None = None
     dump: Path | None = None
 
-    @property
-    def task(self) -> fanout.TenantTask:
-        return self.selected.tasks[0]
 
-
-def provide(default: Settings, name: str) -> Provided:
+def provide(selected: Selected, task: fanout.TenantTask) -> Provided:
     """Create the tenant's schema or database when it is missing; on PostgreSQL in schema mode,
     from the tenant dump when there is one (elsewhere migrate loads it into the empty database)."""
     from manage_migrations import squash
     from manage_migrations.tenancy import provision
 
-    selected = select(default, [name])
-    settings = selected.tasks[0].settings
-    dump = _template_dump(selected.tenancy, settings)
+    dump = _template_dump(selected.tenancy, task.settings)
     if dump is not None:
         squash.refuse_stale_dump(dump, selected.graph)
-        statements = provision.load_template(settings, dump)
+        statements = provision.load_template(task.settings, dump)
         if statements is not None:
-            return Provided(selected, True, statements, dump)
-    return Provided(selected, provision.ensure(settings))
+            return Provided(task, selected.graph, True, statements, dump)
+    return Provided(task, selected.graph, provision.ensure(task.settings))
 
 
 def _template_dump(tenancy: config.Tenancy, settings: Settings) -> Path | None:
@@ -208,14 +212,27 @@ def _template_dump(tenancy: config.Tenancy, settings: Settings) -> Path | None:
     return path if path.is_file() else None
 
 
-def migrate_provided(provided: Provided, on_progress: ProgressCallback = ignore) -> RunResult:
+def migrate_provided(
+    provided: Provided, on_progress: ProgressCallback = ignore, pool: Pool | None = None
+) -> RunResult:
     """tenants:create's second half: migrate the new tenant (what the dump did not cover)."""
     options = MigrateOptions(use_dump=provided.from_dump is None)
-    with session.writing(provided.task.settings, on_progress) as current:
-        result = run_migrate(current, provided.selected.graph, options, None, on_progress)
+    with session.writing(provided.task.settings, on_progress, pool) as current:
+        result = run_migrate(current, provided.graph, options, None, on_progress)
         if provided.from_dump is not None and not result.steps:
             preflight.record_environment(current)
         return result
+
+
+def create(
+    selected: Selected, jobs: int, on_event: Callable[[fanout.FanOutEvent], None]
+) -> fanout.FanOutResult:
+    """tenants:create for several tenants (default: every listed one), side by side."""
+
+    def job(task: fanout.TenantTask, pool: Pool) -> RunResult:
+        return reported(migrate_provided(provide(selected, task), ignore, pool))
+
+    return fanout.fan_out(selected.tasks, job, jobs, on_event)
 
 
 def dump(default: Settings, tenant: str | None) -> DumpInfo:

@@ -30,6 +30,7 @@ from manage_migrations.commands import (
     state,
     tenants_create,
     tenants_migrate,
+    tenants_resolve,
     tenants_rollback,
     tenants_status,
 )
@@ -212,6 +213,7 @@ app.command("tenants:migrate", cls=ManageCommand)(tenants_migrate.command)
 app.command("tenants:rollback", cls=ManageCommand)(tenants_rollback.command)
 app.command("tenants:status", cls=ManageCommand)(tenants_status.command)
 app.command("tenants:create", cls=ManageCommand)(tenants_create.command)
+app.command("tenants:resolve", cls=ManageCommand)(tenants_resolve.command)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from manage_migrations.program import command_prefix
+from manage_migrations.program import command_prefix, resolve_command
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -180,7 +180,7 @@ def _where_it_stands(failed: FailedStep, applied: int, verb: str, where: str) ->
         text = (
             f"{failed.name} ran outside a transaction, so what it did before the error stays; "
             f"it is recorded as failed and migrate refuses to run until you inspect the database, "
-            f"undo or finish its work, and run `{command_prefix()} migrate:resolve {failed.revision}`. "
+            f"undo or finish its work, and run `{resolve_command(failed.revision)}`. "
             f"The database is at {where}."
         )
         return [(text, None), *_statements(failed, none=None)]

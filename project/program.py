@@ -9,6 +9,7 @@ from pathlib import Path
 SCRIPT = "manage.py"
 _prefix = f"python {SCRIPT}"
 _database: str | None = None
+_tenant: str | None = None
 
 
 def program_name(argv0: str) -> str:
@@ -38,3 +39,16 @@ def select_database(name: str | None) -> None:
 def command_prefix() -> str:
     """What to type before a command name: `python manage.py` or `manage` (then `--database NAME`)."""
     return f"{_prefix} --database {_database}" if _database else _prefix
+
+
+def select_tenant(name: str | None) -> None:
+    """The tenant a fan-out worker is migrating (None: none), so a hint names the tenant's command."""
+    global _tenant
+    _tenant = name
+
+
+def resolve_command(revision: str) -> str:
+    """What clears a failure mark: migrate:resolve, or tenants:resolve for the tenant at hand."""
+    if _tenant is not None:
+        return f"{_prefix} tenants:resolve {revision} --tenant {_tenant}"
+    return f"{command_prefix()} migrate:resolve {revision}"

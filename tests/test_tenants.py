@@ -551,3 +551,49 @@ def test_create_without_a_name_creates_every_missing_tenant(tenant_project: Proj
     assert again.exit_code == 0 and "2 tenants: 0 migrated, 2 up to date" in again.output, again.output
     unknown = project.run("tenants:create", "nope")
     assert unknown.exit_code == 2 and "unknown tenant: nope" in unknown.output
+
+
+def test_a_tenant_migration_failing_outside_a_transaction_is_resolved_per_tenant(
+    tenant_project: Project,
+) -> None:
+    project = tenant_project
+    create_schemas(project, ("acme", "globex"))
+    path = write_revision(
+        project.migrations / "tenants",
+        "2026_01_01_000001",
+        "outside",
+        "o1",
+        None,
+        """
+        op.execute("CREATE TABLE IF NOT EXISTS half (id integer)")
+        import os
+        if os.path.exists("break_it"):
+            raise RuntimeError("boom")
+        """,
+        'op.execute("DROP TABLE half")',
+    )
+    path.write_text(path.read_text().replace("depends_on = None", "depends_on = None\ntransactional = False"))
+    (project.root / "break_it").write_text("x")
+    failed = project.run("tenants:migrate", "--tenant", "acme", "--tenant", "globex")
+    assert failed.exit_code == 1, failed.output
+    assert "outside a transaction, so what it did stays" in failed.output
+    assert "tenants:resolve o1 --tenant acme" in failed.output
+    assert "tenants:resolve o1 --tenant globex" in failed.output
+    assert "half" in tables_of(project, "acme")
+
+    (project.root / "break_it").unlink()
+    refused = project.run("tenants:migrate", "--tenant", "acme")
+    assert refused.exit_code == 1 and "tenants:resolve o1 --tenant acme" in refused.output, refused.output
+    status = project.run("tenants:status", "--json")
+    failed_marks = {entry["tenant"]: entry.get("failed") for entry in json.loads(status.output)["tenants"]}
+    assert failed_marks["acme"] == ["2026_01_01_000001_outside"], status.output
+
+    needs_names = project.run("tenants:resolve", "o1")
+    assert needs_names.exit_code == 2 and "--tenant" in needs_names.output
+    resolved = project.run("tenants:resolve", "o1", "--tenant", "acme")
+    assert resolved.exit_code == 0 and "no longer marked as failed" in resolved.output, resolved.output
+    again = project.run("tenants:resolve", "o1", "--tenant", "acme")
+    assert again.exit_code == 1 and "acme: no failed migration o1 is recorded" in again.output
+    migrated = project.run("tenants:migrate", "--tenant", "acme")
+    assert migrated.exit_code == 0 and versions(project, "acme") == {"o1"}, migrated.output
+    assert versions(project, "globex") == set()  # still marked failed until someone looks at it

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from manage_migrations.errors import Interrupted
 from manage_migrations.formatting import plural
-from manage_migrations.program import command_prefix
+from manage_migrations.program import resolve_command
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -340,7 +340,7 @@ def interrupted(
             f"stays, so it is recorded as failed; {done} finished before it. "
             f"The database is at {at}.",
             hint="inspect the objects it creates or changes, undo or finish its work by hand, then run "
-            f"`{command_prefix()} migrate:resolve {outside_revision}`",
+            f"`{resolve_command(outside_revision)}`",
         )
     if not transactional:
         ran = "; ".join(statements)

@@ -12,7 +12,7 @@ from manage_migrations.core.events import LedgerReconciled, ProgressCallback, ig
 from manage_migrations.core.graph import RevisionGraph
 from manage_migrations.errors import HistoryError
 from manage_migrations.integrity import EditedMigration, edited_migrations, history_problem
-from manage_migrations.program import command_prefix
+from manage_migrations.program import command_prefix, resolve_command
 
 if TYPE_CHECKING:
     from manage_migrations.core.session import Session
@@ -76,7 +76,7 @@ def refuse_unresolved_failures(session: Session, state: State) -> None:
         f"{failure.name} failed outside a transaction ({failure.error}); "
         "what it did before the error was not rolled back",
         hint=f"inspect the objects it creates or changes, undo or finish its work by hand, then run "
-        f"`{command_prefix()} migrate:resolve {failure.revision}`",
+        f"`{resolve_command(failure.revision)}`",
     )
 
 

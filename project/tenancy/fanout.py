@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from time import monotonic, perf_counter
 from typing import TYPE_CHECKING, Any
 
+from manage_migrations import program
 from manage_migrations.core import interrupts
 from manage_migrations.core.session import Pool
 from manage_migrations.core.url import redact_urls, secrets_of
@@ -96,6 +97,7 @@ def run_one(job: Job, task: TenantTask, pool: Pool) -> TenantDone:
     """One tenant; whatever goes wrong is that tenant's failure, never the run's."""
     started = perf_counter()
     value = None
+    program.select_tenant(task.tenant)  # hints name the tenant's commands
     try:
         value = job(task, pool)
     except ManageError as exc:
@@ -116,6 +118,8 @@ def run_one(job: Job, task: TenantTask, pool: Pool) -> TenantDone:
         )
     else:
         return TenantDone(task.tenant, perf_counter() - started, value)
+    finally:
+        program.select_tenant(None)
     return TenantDone(task.tenant, perf_counter() - started, value, failure)
 
 

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from manage_migrations.core import planner, preflight, session, store
 from manage_migrations.core.events import ProgressCallback, RunResult, ignore
-from manage_migrations.errors import Refused
+from manage_migrations.errors import ManageError, Refused
 from manage_migrations.integrity import history_problem
+from manage_migrations.program import resolve_command
 from manage_migrations.tenancy import config, directory, fanout
 from manage_migrations.verbs.migrate import MigrateOptions, run_migrate
 from manage_migrations.verbs.rollback import run_rollback
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from manage_migrations.guard import Confirm
     from manage_migrations.schema_dump import DumpInfo
     from manage_migrations.settings import Settings
+    from manage_migrations.verbs.maintain import Resolved
 
 MAX_DEFAULT_JOBS = 8
 
@@ -87,9 +89,11 @@ def reported(result: RunResult) -> RunResult:
     what = "the COMMIT" if failed.commit_failed else failed.name
     at = ", ".join(failed.at_names) or "no migration (empty history)"
     state = "rolled back" if failed.transactional else "NOT rolled back (DDL commits at once here)"
-    raise fanout.TenantFailed(
-        f"{what} failed, {state}: {failed.error}; the tenant is at {at}", failed.hint, result
-    )
+    hint = failed.hint
+    if failed.outside_transaction:
+        state = "outside a transaction, so what it did stays and it is recorded as failed"
+        hint = f"inspect the tenant, undo or finish its work, then run `{resolve_command(failed.revision)}`"
+    raise fanout.TenantFailed(f"{what} failed, {state}: {failed.error}; the tenant is at {at}", hint, result)
 
 
 @dataclass(frozen=True)
@@ -304,3 +308,16 @@ def outcome_counts(result: fanout.FanOutResult) -> dict[str, Any]:
         "interrupted": sum(1 for done in result.done if done.interrupted),
         "not_started": len(result.not_started),
     }
+
+
+def resolve(selected: Selected, revision: str) -> list[tuple[str, Resolved | ManageError]]:
+    """tenants:resolve: clear a failure mark on each named tenant, after a person repaired it."""
+    from manage_migrations.verbs.maintain import resolve_failure
+
+    outcomes: list[tuple[str, Resolved | ManageError]] = []
+    for task in selected.tasks:
+        try:
+            outcomes.append((task.tenant, resolve_failure(_existing(task), revision)))
+        except ManageError as exc:
+            outcomes.append((task.tenant, exc))
+    return outcomes

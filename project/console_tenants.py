@@ -151,13 +151,18 @@ def summary(result: FanOutResult, action: str) -> str:
     return f"{plural(counts['tenants'], 'tenant')}: {', '.join(parts)} in {duration(result.seconds * 1000)}."
 
 
-def status(output: Output, result: FanOutResult, *, tracebacks: bool = False) -> None:
-    """One line per tenant: where it lives, the revision it is at, pending, failed."""
+def status(
+    output: Output, result: FanOutResult, *, tracebacks: bool = False, only_pending: bool = False
+) -> None:
+    """One line per tenant: where it lives, the revision it is at, pending, failed (with
+    `only_pending`: the tenants that have pending migrations, and those that could not be read)."""
     header: list[tuple[str, str | None]] = [
         (title, "bold") for title in ("Tenant", "At", "Pending", "Failed", "Where")
     ]
     rows: list[list[tuple[str, str | None]]] = [header]
     for done in result.done:
+        if only_pending and done.failure is None and not done.value.pending:
+            continue
         rows.append(_status_cells(done))
     for line in aligned(rows, cell_len):
         output.say_line(line)

@@ -178,6 +178,10 @@ def test_tenant_lifecycle_in_schemas(tenant_project: Project) -> None:
     assert status.exit_code == 0, status.output
     pending = {entry["tenant"]: entry["pending"] for entry in json.loads(status.output)["tenants"]}
     assert pending == {"acme": 0, "globex": 1, "initech": 1}
+    behind = project.run("tenants:status", "--pending")
+    assert behind.exit_code == 1, behind.output
+    listed = [line.split()[0] for line in behind.output.splitlines()[1:] if line.strip()]
+    assert listed[:2] == ["globex", "initech"] and "acme" not in listed, behind.output
 
     rolled = project.run("tenants:rollback", "--tenant", "acme")
     assert rolled.exit_code == 0 and "1 tenant: 1 rolled back" in rolled.output, rolled.output
@@ -189,6 +193,7 @@ def test_tenant_lifecycle_in_schemas(tenant_project: Project) -> None:
     rest = project.run("tenants:migrate")
     assert rest.exit_code == 0 and "3 tenants: 3 migrated" in rest.output, rest.output
     assert all(project.query(email.replace("{s}", name)) for name in TENANTS)
+    assert project.run("tenants:status", "--pending").exit_code == 0
     assert project.run("tenants:migrate").output.count("up to date") >= 3
 
     # migrate:fresh on the default database drops what it owns, never a tenant's schema.

@@ -16,6 +16,10 @@ def command(
     tenant: Tenants = None,
     jobs: Jobs = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (keys in README).")] = False,
+    pending: Annotated[
+        bool,
+        typer.Option("--pending", help="List only tenants with pending migrations; exit 1 if there are any."),
+    ] = False,
 ) -> None:
     """Show each tenant's migration status (one line per tenant)."""
     from manage_migrations import console_tenants
@@ -27,5 +31,7 @@ def command(
     if as_json:
         console_tenants.status_json(result)
     else:
-        console_tenants.status(app.output, result, tracebacks=app.traceback)
+        console_tenants.status(app.output, result, tracebacks=app.traceback, only_pending=pending)
     exit_for(result)
+    if pending and tenants.behind(result):
+        raise typer.Exit(1)

@@ -130,6 +130,15 @@ def status(
     return fanout.fan_out(selected.tasks, job, jobs, on_event)
 
 
+def behind(result: fanout.FanOutResult) -> tuple[str, ...]:
+    """The tenants a status run found with pending migrations (a deploy's "all migrated?")."""
+    return tuple(
+        done.tenant
+        for done in result.done
+        if done.failure is None and isinstance(done.value, TenantStatus) and done.value.pending
+    )
+
+
 def migrate(
     selected: Selected,
     jobs: int,

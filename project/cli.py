@@ -71,15 +71,12 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
 def _secrets_scrubbed(text: str, app: AppState | None) -> str:
     """Whatever source the URL came from (option, environment, .env, pyproject), hide its secrets."""
-    from manage_migrations.core.url import redact_urls, secrets_of
+    from manage_migrations.core.url import without_secrets
 
     urls = [app.database_url] if app and app.database_url else []
     with contextlib.suppress(ManageError):
         urls.append((app or AppState()).settings().database_url)
-    for url in urls:
-        for secret in secrets_of(url):
-            text = text.replace(secret, "***")
-    return redact_urls(text)
+    return without_secrets(text, urls)
 
 
 class ManageGroup(TyperGroup):

@@ -223,14 +223,14 @@ class Output:
         self._end_live()
         self._running = event.revision
         if not self.live:
-            self.say_line(self._step_parts(event.name, None, "RUNNING", "muted"), flush=True)
+            self.say_line(self.step_parts(event.name, None, "RUNNING", "muted"), flush=True)
             return
         started = perf_counter()
 
         def draw() -> None:
             took = duration((perf_counter() - started) * 1000)
             self.say_line(
-                [("\r", None), *self._step_parts(event.name, took, "RUNNING", "pending", fit=True)],
+                [("\r", None), *self.step_parts(event.name, took, "RUNNING", "pending", fit=True)],
                 end="\x1b[K",
             )
 
@@ -249,9 +249,9 @@ class Output:
         """A migration's result line, in place of its start line on a terminal."""
         self._end_live()
         self._running = None
-        self.say_line(self._step_parts(name, took, label, style), flush=True)
+        self.say_line(self.step_parts(name, took, label, style), flush=True)
 
-    def _step_parts(
+    def step_parts(
         self, name: str, took: str | None, label: str, style: str, *, fit: bool = False
     ) -> list[tuple[str, str | None]]:
         """`  name ..... 12 ms DONE`, the label ending at the same column on every line."""

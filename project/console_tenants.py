@@ -59,7 +59,7 @@ class TenantRun:
         with self._lock:
             self.running.pop(done.tenant, None)
             self.finished += 1
-            self.failures += done.failure is not None and not done.interrupted
+            self.failures += done.failed
             quiet_success = self.output.live and done.failure is None and not changed_anything(done)
             if not quiet_success:
                 self._erase()
@@ -76,14 +76,7 @@ class TenantRun:
             what = f"{plural(len(done.value.steps), 'migration')} {self.verb}  "
         else:
             label, style, what = idle(self.verb), "muted", ""
-        timing = f"{what}{duration(done.seconds * 1000)} "
-        dots = max(3, self._width - len(done.tenant) - len(timing) - len(label) - 5)
-        return [
-            ("  " + done.tenant, None),
-            (" " + "." * dots + " ", "muted"),
-            (timing, "muted"),
-            (label, style),
-        ]
+        return self.output.step_parts(done.tenant, f"{what}{duration(done.seconds * 1000)}", label, style)
 
     def _draw(self) -> None:
         with self._lock:

@@ -165,6 +165,16 @@ def unreachable(url: DatabaseURL, driver_message: str, elapsed: float | None = N
     )
 
 
+def schema_exists(connection: Connection, name: str) -> bool:
+    """Whether the server has the schema (PostgreSQL) or database (MariaDB/MySQL) `name`."""
+    query = (
+        "SELECT 1 FROM pg_namespace WHERE nspname = %(name)s"
+        if connection.dialect.name == "postgresql"
+        else "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %(name)s"
+    )
+    return connection.exec_driver_sql(query, {"name": name}).first() is not None
+
+
 def enter_schema(connection: Connection, schema: str) -> None:
     """Point the connection at a tenant's schema (PostgreSQL) or database (MariaDB), Alembic's
     multi-tenancy recipe: unqualified names in migrations, reflection and the tool's own tables
@@ -180,8 +190,7 @@ def enter_schema(connection: Connection, schema: str) -> None:
         )
         found = connection.exec_driver_sql(switch, {"quoted": quoted, "name": schema}).first() is not None
     elif dialect.name in urls.MYSQL_BACKENDS:
-        exists = "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %(name)s"
-        found = connection.exec_driver_sql(exists, {"name": schema}).first() is not None
+        found = schema_exists(connection, schema)
         if found:
             connection.exec_driver_sql(f"USE {quoted}")
     else:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from manage_migrations.commands import state
+from manage_migrations.commands.tenant_options import refuse_tenant_without_tenants
 from manage_migrations.errors import Refused, UsageError
 
 if TYPE_CHECKING:
@@ -96,8 +97,7 @@ def command(
 
     app = state(ctx)
     settings = app.settings()
-    if tenant is not None and not tenants:
-        raise UsageError("--tenant needs --tenants (make:migration --tenants --tenant NAME)")
+    refuse_tenant_without_tenants(tenant, tenants, "make:migration")
     if tenants:
         from manage_migrations.verbs.tenants import make_settings
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from manage_migrations.commands import confirmer, state
+from manage_migrations.commands.tenant_options import refuse_tenant_without_tenants
 
 
 def command(
@@ -48,8 +49,7 @@ def command(
 
     app = state(ctx)
     settings = app.settings()
-    if tenant is not None and not tenants:
-        raise UsageError("--tenant needs --tenants (migrate:dump --tenants --tenant NAME)")
+    refuse_tenant_without_tenants(tenant, tenants, "migrate:dump")
     if tenants:
         from manage_migrations.verbs import tenants as tenant_verbs
 

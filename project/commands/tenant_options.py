@@ -53,6 +53,14 @@ def run_displayed(
     exit_for(result)
 
 
+def refuse_tenant_without_tenants(tenant: str | None, tenants: bool, command: str) -> None:
+    """--tenant picks the tenant of a --tenants run; alone it would be silently ignored."""
+    if tenant is not None and not tenants:
+        from manage_migrations.errors import UsageError
+
+        raise UsageError(f"--tenant needs --tenants ({command} --tenants --tenant NAME)")
+
+
 def exit_for(result: FanOutResult) -> None:
     """130 when interrupted, 1 when a tenant failed (each one's error, and its own exit code's
     meaning, is printed with it), else 0."""

@@ -28,6 +28,7 @@ class State:
     history: store.History
     reconciled: store.Reconciled
     edited: tuple[EditedMigration, ...]
+    problem: HistoryError | None = None  # read with strict=False: what strict would have raised
 
     @property
     def version_heads(self) -> tuple[str, ...]:
@@ -61,7 +62,7 @@ def read_state(
         if repair and reconciled.stale:
             with session.connection.begin():
                 store.forget_stale(session.connection, reconciled)
-    return State(graph, history, reconciled, edited_migrations(graph, list(reconciled.rows)))
+    return State(graph, history, reconciled, edited_migrations(graph, list(reconciled.rows)), problem)
 
 
 def refuse_unresolved_failures(session: Session, state: State) -> None:

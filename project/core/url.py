@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -101,6 +102,15 @@ def install_hint(driver: str) -> str | None:
 def redact_urls(text: str) -> str:
     """Hide the password of any URL-shaped text, including ones that failed to parse."""
     return _URL_PASSWORD.sub(rf"\1{MASK}@", text)
+
+
+def without_secrets(text: str, raw_urls: Iterable[str]) -> str:
+    """Text with every secret of the given URLs (as typed: they may not parse) masked, and the
+    password of any other URL-shaped text too."""
+    for raw in raw_urls:
+        for secret in secrets_of(raw):
+            text = text.replace(secret, MASK)
+    return redact_urls(text)
 
 
 def _escape_path(text: str) -> str:

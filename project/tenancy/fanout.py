@@ -8,6 +8,7 @@ interrupt handling) and taking no new one; this process stops waiting once they 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import queue
 import warnings
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from manage_migrations import program
 from manage_migrations.core import interrupts
 from manage_migrations.core.session import Pool
-from manage_migrations.core.url import redact_urls, secrets_of
+from manage_migrations.core.url import without_secrets
 from manage_migrations.errors import ManageError
 from manage_migrations.tenancy import provision
 
@@ -103,7 +104,9 @@ def run_one(job: Job, task: TenantTask, pool: Pool) -> TenantDone:
     except ManageError as exc:
         value = exc.value if isinstance(exc, TenantFailed) else None
         failure = Failure(
-            _scrubbed(exc.message, task), provision.hint_for(task.tenant, task.settings, exc), exc.exit_code
+            without_secrets(exc.message, [task.settings.database_url]),
+            provision.hint_for(task.tenant, task.settings, exc),
+            exc.exit_code,
         )
     except KeyboardInterrupt:
         failure = Failure("interrupted before it changed anything", None, INTERRUPTED)
@@ -111,22 +114,16 @@ def run_one(job: Job, task: TenantTask, pool: Pool) -> TenantDone:
         import traceback
 
         failure = Failure(
-            _scrubbed(f"unexpected {type(exc).__name__}: {exc}", task),
+            without_secrets(f"unexpected {type(exc).__name__}: {exc}", [task.settings.database_url]),
             "run again with --traceback to see where, and report it if it looks like a bug",
             1,
-            _scrubbed("".join(traceback.format_exception(exc)), task),
+            without_secrets("".join(traceback.format_exception(exc)), [task.settings.database_url]),
         )
     else:
         return TenantDone(task.tenant, perf_counter() - started, value)
     finally:
         program.select_tenant(None)
     return TenantDone(task.tenant, perf_counter() - started, value, failure)
-
-
-def _scrubbed(text: str, task: TenantTask) -> str:
-    for secret in secrets_of(task.settings.database_url):
-        text = text.replace(secret, "***")
-    return redact_urls(text)
 
 
 def fan_out(
@@ -148,6 +145,30 @@ def fan_out(
     return FanOutResult(done, not_started, signalled, perf_counter() - started, workers)
 
 
+def _work(
+    job: Job,
+    tasks: Sequence[TenantTask],
+    take: Callable[[], int],
+    emit: Callable[[int, FanOutEvent], None],
+    stopped: Callable[[], bool],
+) -> None:
+    """The loop of a worker (or of this process alone): take the next tenant until none is left,
+    a signal came, or the run is stopped; one connection per server for all of them."""
+    pool = Pool()
+    try:
+        while interrupts.signalled() is None and not stopped():
+            index = take()
+            if index >= len(tasks):
+                break
+            emit(index, TenantStarted(tasks[index].tenant, monotonic()))
+            done = run_one(job, tasks[index], pool)
+            emit(index, done)
+            if done.interrupted:
+                break
+    finally:
+        pool.close()
+
+
 def _in_process(
     tasks: Sequence[TenantTask],
     job: Job,
@@ -156,38 +177,29 @@ def _in_process(
     fail_fast: bool,
 ) -> dict[int, TenantDone]:
     finished: dict[int, TenantDone] = {}
-    pool = Pool()
-    try:
-        for index, task in enumerate(tasks):
-            if interrupts.signalled() is not None:
-                break
-            on_event(TenantStarted(task.tenant, monotonic()))
-            finished[index] = run_one(job, task, pool)
-            on_event(finished[index])
-            if finished[index].interrupted or (fail_fast and finished[index].failed):
-                break
-    finally:
-        pool.close()
+    failed: list[TenantDone] = []
+
+    def emit(index: int, event: FanOutEvent) -> None:
+        if isinstance(event, TenantDone):
+            finished[index] = event
+            if event.failed:
+                failed.append(event)
+        on_event(event)
+
+    _work(job, tasks, itertools.count().__next__, emit, lambda: fail_fast and bool(failed))
     return finished
 
 
 def _worker(job: Job, tasks: Sequence[TenantTask], counter: Any, stop: Any, results: Any) -> None:
     interrupts.after_fork()
-    pool = Pool()
-    try:
-        while interrupts.signalled() is None and not stop.is_set():
-            with counter.get_lock():
-                index = counter.value
-                counter.value += 1
-            if index >= len(tasks):
-                break
-            results.put((index, TenantStarted(tasks[index].tenant, monotonic())))
-            done = run_one(job, tasks[index], pool)
-            results.put((index, done))
-            if done.interrupted:
-                break
-    finally:
-        pool.close()
+
+    def take() -> int:
+        with counter.get_lock():
+            index = int(counter.value)
+            counter.value += 1
+        return index
+
+    _work(job, tasks, take, lambda index, event: results.put((index, event)), stop.is_set)
 
 
 def _forked(

@@ -109,14 +109,10 @@ def _ensure_database(url: DatabaseURL, name: str, *, schema: bool) -> bool:
 
 
 def _exists(connection: Connection, name: str, *, schema: bool) -> bool:
-    if connection.dialect.name == "postgresql":
-        query = (
-            "SELECT 1 FROM pg_namespace WHERE nspname = %(name)s"
-            if schema
-            else "SELECT 1 FROM pg_database WHERE datname = %(name)s"
-        )
-    else:
-        query = "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %(name)s"
+    """A tenant's schema, or (database mode) its database: on MariaDB the same thing."""
+    if connection.dialect.name != "postgresql" or schema:
+        return database.schema_exists(connection, name)
+    query = "SELECT 1 FROM pg_database WHERE datname = %(name)s"
     return connection.exec_driver_sql(query, {"name": name}).first() is not None
 
 

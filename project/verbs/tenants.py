@@ -12,15 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from manage_migrations.core import planner, preflight, session, store
 from manage_migrations.core.events import ProgressCallback, RunResult, ignore
+from manage_migrations.core.graph import RevisionGraph
 from manage_migrations.errors import ManageError, Refused
-from manage_migrations.integrity import history_problem
 from manage_migrations.program import resolve_command
 from manage_migrations.tenancy import config, directory, fanout
 from manage_migrations.verbs.migrate import MigrateOptions, run_migrate
 from manage_migrations.verbs.rollback import run_rollback
 
 if TYPE_CHECKING:
-    from manage_migrations.core.graph import RevisionGraph
     from manage_migrations.core.session import Pool
     from manage_migrations.guard import Confirm
     from manage_migrations.schema_dump import DumpInfo
@@ -53,12 +52,8 @@ def select(default: Settings, wanted: Sequence[str]) -> Selected:
     tasks = tuple(
         fanout.TenantTask(tenant.name, config.tenant_settings(tenancy, default, tenant)) for tenant in tenants
     )
-    graph = preflight.load_graph(tasks[0].settings if tasks else _any_tenant(tenancy, default))
+    graph = RevisionGraph.load(tenancy.migrations_dir, default.root)
     return Selected(default, tenancy, tasks, graph)
-
-
-def _any_tenant(tenancy: config.Tenancy, default: Settings) -> Settings:
-    return config.tenant_settings(tenancy, default, config.Tenant("tenant"))
 
 
 def _existing(task: fanout.TenantTask) -> Settings:
@@ -116,7 +111,7 @@ def status(
             state = preflight.read_state(current, graph, strict=False)
         heads = state.version_heads
         names = {row.revision: row.name for row in state.reconciled.rows}
-        problem = history_problem(graph, heads, names)
+        problem = state.problem
         pending = 0 if problem is not None else len(planner.upgrade_plan(graph, heads).steps)
         return TenantStatus(
             current.shown_url,

@@ -106,6 +106,18 @@ def tenant_revision(
     )
 
 
+def x_table_revision(project: Project) -> None:
+    """t1: creates the table x."""
+    tenant_revision(
+        project,
+        1,
+        "t1",
+        None,
+        'op.create_table("x", sa.Column("id", sa.Integer, primary_key=True))',
+        'op.drop_table("x")',
+    )
+
+
 def items_revisions(project: Project) -> None:
     """rev1 creates items(id, label NULL); rev2 makes label NOT NULL (fails where a label is NULL)."""
     tenant_revision(
@@ -235,14 +247,7 @@ def test_a_tenant_whose_data_breaks_a_migration_fails_alone(tenant_project: Proj
 def test_fail_fast_starts_no_tenant_after_a_failure(tenant_project: Project) -> None:
     project = tenant_project
     create_schemas(project, ("globex", "initech"))  # acme, listed first, has no schema
-    tenant_revision(
-        project,
-        1,
-        "t1",
-        None,
-        'op.create_table("x", sa.Column("id", sa.Integer, primary_key=True))',
-        'op.drop_table("x")',
-    )
+    x_table_revision(project)
     result = project.run("tenants:migrate", "--jobs", "1", "--fail-fast")
     assert result.exit_code == 1
     assert "acme: the schema acme does not exist" in result.output
@@ -348,14 +353,7 @@ def test_an_interrupt_rolls_back_running_tenants_and_starts_no_new_one(
 def test_piped_output_has_a_line_per_tenant_and_a_summary(tenant_project: Project) -> None:
     project = tenant_project
     create_schemas(project)
-    tenant_revision(
-        project,
-        1,
-        "t1",
-        None,
-        'op.create_table("x", sa.Column("id", sa.Integer, primary_key=True))',
-        'op.drop_table("x")',
-    )
+    x_table_revision(project)
     first = project.run("tenants:migrate")
     lines = [line for line in first.output.splitlines() if line.strip()]
     for name in TENANTS:
